@@ -1,0 +1,31 @@
+//! # commerce-core
+//!
+//! The rules of selling, as plain Rust: exact [`money`], a catalog
+//! [`catalog`] snapshot, [`promotion`]s, and one pure [`pricing::price`]
+//! function that turns a cart into a priced, explained result.
+//!
+//! This crate has no runtime, database or web framework in its dependencies;
+//! storage, payment gateways, HTTP and background jobs are adapters around it.
+//!
+//! The invariants it keeps, whatever the input:
+//! - money is integer minor units of one currency, never a float, never a
+//!   fraction of a cent; arithmetic is checked;
+//! - every order-level amount is rounded once and split by largest remainder,
+//!   so line discounts add up to the discount total and
+//!   `total == subtotal - discount_total + shipping_total + tax_total` (net
+//!   prices) exactly;
+//! - pricing is deterministic and independent of the order promotions are
+//!   given in, and it says why each promotion did or did not apply.
+//!
+//! Start with the example of [`pricing`].
+
+pub mod catalog;
+pub mod ids;
+pub mod money;
+pub mod pricing;
+pub mod promotion;
+mod quantity;
+pub mod shipping;
+pub mod tax;
+
+pub use quantity::{Quantity, QuantityError};

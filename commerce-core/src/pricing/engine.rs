@@ -1,0 +1,736 @@
+//! The pricing algorithm. See the module docs of `pricing` for the rules.
+
+use std::collections::HashSet;
+
+use rust_decimal::Decimal;
+
+use super::result::{
+    LineDiscount, NotApplied, Outcome, PricedCart, PricedLine, PricedShipping, PromotionTrace,
+};
+use super::set::PromotionSet;
+use super::{CartInput, PricingContext, PricingError};
+use crate::catalog::{CatalogSnapshot, VariantSnapshot};
+use crate::money::{Currency, Money, allocate_minor};
+use crate::promotion::{Action, Condition, Promotion};
+use crate::tax::TaxableLine;
+
+/// Prices a cart. Pure and deterministic: the same inputs give the same
+/// result, whatever order the promotions were given in.
+///
+/// # Errors
+/// [`PricingError`] for input that cannot be priced: an unknown variant, a
+/// price or shipping method in another currency, a duplicate line, an
+/// out-of-range tax rate, or amounts beyond `i64` minor units.
+pub fn price(
+    cart: &CartInput,
+    catalog: &CatalogSnapshot,
+    promotions: &PromotionSet,
+    ctx: &PricingContext<'_>,
+) -> Result<PricedCart, PricingError> {
+    let currency = cart.currency;
+    let lines = resolve_lines(cart, catalog)?;
+    if let Some(method) = &cart.shipping
+        && method.price().currency() != currency
+    {
+        return Err(PricingError::CurrencyMismatch {
+            expected: currency,
+            found: method.price().currency(),
+            what: "the shipping method",
+        });
+    }
+    let mut subtotal = Money::zero(currency);
+    for line in &lines {
+        subtotal = subtotal.checked_add(Money::from_minor(line.subtotal, currency))?;
+    }
+
+    let run = Run {
+        cart,
+        catalog,
+        promotions,
+        ctx,
+        lines: &lines,
+        currency,
+        subtotal: subtotal.minor(),
+    };
+    let targets = run.targets();
+    let verdicts = run.gate_all(&targets)?;
+    let (winner, traces) = run.choose(&targets, &verdicts)?;
+    run.assemble(winner, traces, subtotal)
+}
+
+struct Line<'a> {
+    variant: &'a VariantSnapshot,
+    input: &'a super::LineInput,
+    subtotal: i64,
+    qty: u32,
+}
+
+fn resolve_lines<'a>(
+    cart: &'a CartInput,
+    catalog: &'a CatalogSnapshot,
+) -> Result<Vec<Line<'a>>, PricingError> {
+    let mut ids = HashSet::with_capacity(cart.lines.len());
+    cart.lines
+        .iter()
+        .map(|input| {
+            if !ids.insert(input.id) {
+                return Err(PricingError::DuplicateLine(input.id));
+            }
+            let variant =
+                catalog
+                    .variant(input.variant_id)
+                    .ok_or(PricingError::UnknownVariant {
+                        line_id: input.id,
+                        variant_id: input.variant_id,
+                    })?;
+            let unit = variant.price.price();
+            if unit.currency() != cart.currency {
+                return Err(PricingError::CurrencyMismatch {
+                    expected: cart.currency,
+                    found: unit.currency(),
+                    what: "a line's price",
+                });
+            }
+            let qty = input.quantity.get();
+            Ok(Line {
+                variant,
+                input,
+                subtotal: unit.times(qty)?.minor(),
+                qty,
+            })
+        })
+        .collect()
+}
+
+/// The lines each promotion's action applies to, and whether its `contains`
+/// conditions found something.
+struct Targets {
+    all: Vec<u32>,
+    everywhere: Vec<bool>,
+    some: Vec<Vec<u32>>,
+    contains_hit: Vec<bool>,
+}
+
+impl Targets {
+    fn of(&self, p: usize) -> &[u32] {
+        if self.everywhere[p] {
+            &self.all
+        } else {
+            &self.some[p]
+        }
+    }
+}
+
+/// A promotion that passed its gates: ready to compute.
+#[derive(Clone, Copy)]
+struct Ready {
+    /// For tiered promotions, the percent of the tier reached.
+    tier_percent: Option<Decimal>,
+}
+
+enum Verdict {
+    Ready(Ready),
+    Rejected(NotApplied),
+}
+
+/// One promotion's effect inside an outcome.
+struct Application {
+    promo: usize,
+    parts: Vec<(u32, i64)>,
+    shipping: i64,
+}
+
+impl Application {
+    fn amount(&self) -> i64 {
+        self.parts.iter().map(|&(_, a)| a).sum::<i64>() + self.shipping
+    }
+}
+
+/// One way of combining promotions: the stack, or one exclusive promotion.
+#[derive(Default)]
+struct Combination {
+    applied: Vec<Application>,
+    /// Promotions of this combination that gave nothing, with the reason.
+    idle: Vec<(usize, NotApplied)>,
+    line_discount: i64,
+    value: i64,
+}
+
+struct Run<'a> {
+    cart: &'a CartInput,
+    catalog: &'a CatalogSnapshot,
+    promotions: &'a PromotionSet,
+    ctx: &'a PricingContext<'a>,
+    lines: &'a [Line<'a>],
+    currency: Currency,
+    subtotal: i64,
+}
+
+impl Run<'_> {
+    fn money(&self, minor: i64) -> Money {
+        Money::from_minor(minor, self.currency)
+    }
+
+    fn promo(&self, p: usize) -> &Promotion {
+        &self.promotions.promotions()[p]
+    }
+
+    /// Walks every line once and collects, through the set's index, the
+    /// promotions that can touch it.
+    fn targets(&self) -> Targets {
+        let n = self.promotions.len();
+        let set = self.promotions;
+        let mut some: Vec<Vec<u32>> = vec![Vec::new(); n];
+        let mut contains_hit = vec![false; n];
+        let mut everywhere = vec![false; n];
+        for &p in &set.everywhere {
+            everywhere[p as usize] = true;
+        }
+        let targeted = !set.by_product.is_empty() || !set.by_category.is_empty();
+        let containing =
+            !set.contains_by_product.is_empty() || !set.contains_by_category.is_empty();
+        if targeted || containing {
+            let mut last_line = vec![u32::MAX; n];
+            for (li, line) in self.lines.iter().enumerate() {
+                let li = u32::try_from(li).unwrap_or(u32::MAX);
+                let mut mark = |ps: Option<&Vec<u32>>| {
+                    for &p in ps.into_iter().flatten() {
+                        let p = p as usize;
+                        if last_line[p] != li {
+                            last_line[p] = li;
+                            some[p].push(li);
+                        }
+                    }
+                };
+                let product = line.variant.product_id;
+                mark(set.by_product.get(&product));
+                if let Some(c) = set.contains_by_product.get(&product) {
+                    c.iter().for_each(|&p| contains_hit[p as usize] = true);
+                }
+                if let Some(category) = line.variant.category_id {
+                    for c in self.catalog.categories().lineage(category) {
+                        mark(set.by_category.get(&c));
+                        if let Some(ps) = set.contains_by_category.get(&c) {
+                            ps.iter().for_each(|&p| contains_hit[p as usize] = true);
+                        }
+                    }
+                }
+            }
+        }
+        let all = (0..self.lines.len())
+            .filter_map(|i| u32::try_from(i).ok())
+            .collect();
+        Targets {
+            all,
+            everywhere,
+            some,
+            contains_hit,
+        }
+    }
+
+    fn gate_all(&self, targets: &Targets) -> Result<Vec<Verdict>, PricingError> {
+        (0..self.promotions.len())
+            .map(|p| {
+                Ok(match self.gate(p, targets)? {
+                    Ok(ready) => Verdict::Ready(ready),
+                    Err(reason) => Verdict::Rejected(reason),
+                })
+            })
+            .collect()
+    }
+
+    /// Checks a promotion's window, code, currency, usage and conditions.
+    fn gate(&self, p: usize, targets: &Targets) -> Result<Result<Ready, NotApplied>, PricingError> {
+        let promo = self.promo(p);
+        let ctx = self.ctx;
+        if let Some(starts_at) = promo.starts_at()
+            && ctx.now < starts_at
+        {
+            return Ok(Err(NotApplied::NotStarted { starts_at }));
+        }
+        if let Some(ended_at) = promo.ends_at()
+            && ctx.now >= ended_at
+        {
+            return Ok(Err(NotApplied::Expired { ended_at }));
+        }
+        if let Some(code) = promo.code()
+            && !self.cart.codes.contains(code)
+        {
+            return Ok(Err(NotApplied::CodeNotEntered));
+        }
+        if let Some(currency) = promo.currency()
+            && currency != self.currency
+        {
+            return Ok(Err(NotApplied::CurrencyNotSupported { currency }));
+        }
+        let usage = ctx.usage.get(promo.id());
+        if let Some(limit) = promo.usage_limit()
+            && usage.total >= limit
+        {
+            return Ok(Err(NotApplied::UsageExhausted { limit }));
+        }
+        if let Some(limit) = promo.per_customer_limit()
+            && ctx.customer.is_some()
+            && usage.by_customer >= limit
+        {
+            return Ok(Err(NotApplied::CustomerLimitReached { limit }));
+        }
+        let lines = targets.of(p);
+        if lines.is_empty() {
+            return Ok(Err(NotApplied::NoEligibleLines));
+        }
+        let have_amount: i64 = lines.iter().map(|&l| self.lines[l as usize].subtotal).sum();
+        let have_units: u32 = lines.iter().map(|&l| self.lines[l as usize].qty).sum();
+        for condition in promo.conditions() {
+            match condition {
+                Condition::FirstOrder if !(ctx.customer.is_some() && ctx.first_order) => {
+                    return Ok(Err(NotApplied::NotFirstOrder));
+                }
+                Condition::MinSubtotal { amount } if have_amount < amount.minor() => {
+                    return Ok(Err(NotApplied::MinSubtotal {
+                        needed: *amount,
+                        have: self.money(have_amount),
+                    }));
+                }
+                Condition::MinQuantity { quantity } if have_units < *quantity => {
+                    return Ok(Err(NotApplied::MinQuantity {
+                        needed: *quantity,
+                        have: have_units,
+                    }));
+                }
+                Condition::Contains { .. } if !targets.contains_hit[p] => {
+                    return Ok(Err(NotApplied::RequiredItemsMissing));
+                }
+                _ => {}
+            }
+        }
+        let mut tier_percent = None;
+        match promo.action() {
+            Action::Tiered { tiers, .. } => {
+                match tiers
+                    .iter()
+                    .rev()
+                    .find(|t| t.min_subtotal.minor() <= have_amount)
+                {
+                    Some(tier) => tier_percent = Some(tier.percent),
+                    None => {
+                        let needed = tiers[0].min_subtotal;
+                        return Ok(Err(NotApplied::MinSubtotal {
+                            needed,
+                            have: self.money(have_amount),
+                        }));
+                    }
+                }
+            }
+            Action::BuyXGetY { buy, get, .. } => {
+                let needed = buy.saturating_add(*get);
+                if have_units < needed {
+                    return Ok(Err(NotApplied::NotEnoughUnits {
+                        needed,
+                        have: have_units,
+                    }));
+                }
+            }
+            Action::FreeShipping
+                if self
+                    .cart
+                    .shipping
+                    .as_ref()
+                    .is_none_or(|m| m.price().is_zero()) =>
+            {
+                return Ok(Err(NotApplied::NoShippingCost));
+            }
+            _ => {}
+        }
+        Ok(Ok(Ready { tier_percent }))
+    }
+
+    /// Computes the stack and each exclusive promotion, picks the winner and
+    /// writes every promotion's outcome.
+    fn choose(
+        &self,
+        targets: &Targets,
+        verdicts: &[Verdict],
+    ) -> Result<(Combination, Vec<Outcome>), PricingError> {
+        let original: Vec<i64> = self.lines.iter().map(|l| l.subtotal).collect();
+        let ready = |p: usize| match verdicts[p] {
+            Verdict::Ready(r) => Some((p, r)),
+            Verdict::Rejected(_) => None,
+        };
+        let stack: Vec<(usize, Ready)> = (0..verdicts.len())
+            .filter_map(ready)
+            .filter(|&(p, _)| self.promo(p).combinable())
+            .collect();
+        let exclusive = (0..verdicts.len())
+            .filter_map(ready)
+            .filter(|&(p, _)| !self.promo(p).combinable());
+
+        // The stack first, so that it wins ties; then the exclusive ones in
+        // evaluation order, so that priority and then id break ties.
+        let mut best: Option<Combination> = None;
+        if !stack.is_empty() {
+            best = Some(self.combine(targets, &stack, original.clone())?);
+        }
+        for one in exclusive {
+            let candidate = self.combine(targets, &[one], original.clone())?;
+            if best.as_ref().is_none_or(|b| candidate.value > b.value) {
+                best = Some(candidate);
+            }
+        }
+        let winner = best.filter(|b| b.value > 0).unwrap_or_default();
+
+        let winners: Vec<_> = winner
+            .applied
+            .iter()
+            .map(|a| self.promo(a.promo).id())
+            .collect();
+        let mut outcomes: Vec<Outcome> = verdicts
+            .iter()
+            .map(|v| match v {
+                Verdict::Rejected(reason) => Outcome::NotApplied(reason.clone()),
+                Verdict::Ready(_) if winners.is_empty() => {
+                    Outcome::NotApplied(NotApplied::NothingToDiscount)
+                }
+                Verdict::Ready(_) => Outcome::NotApplied(NotApplied::NotCombinable {
+                    beaten_by: winners.clone(),
+                }),
+            })
+            .collect();
+        if !winners.is_empty() {
+            for (p, reason) in &winner.idle {
+                outcomes[*p] = Outcome::NotApplied(reason.clone());
+            }
+        } else {
+            for (p, verdict) in verdicts.iter().enumerate() {
+                if matches!(verdict, Verdict::Ready(_)) && self.promotions.is_free_shipping(p) {
+                    outcomes[p] = Outcome::NotApplied(NotApplied::NoShippingCost);
+                }
+            }
+        }
+        for a in &winner.applied {
+            outcomes[a.promo] = Outcome::Applied {
+                amount: self.money(a.amount()),
+            };
+        }
+        Ok((winner, outcomes))
+    }
+
+    /// Applies promotions one after the other on `remaining`; free shipping
+    /// last, once the discounted subtotal is known.
+    fn combine(
+        &self,
+        targets: &Targets,
+        promos: &[(usize, Ready)],
+        mut remaining: Vec<i64>,
+    ) -> Result<Combination, PricingError> {
+        let mut out = Combination::default();
+        let mut free_shipping = Vec::new();
+        for &(p, ready) in promos {
+            if self.promotions.is_free_shipping(p) {
+                free_shipping.push(p);
+                continue;
+            }
+            let parts = self.compute(p, ready, targets.of(p), &remaining)?;
+            if parts.is_empty() {
+                out.idle.push((p, NotApplied::NothingToDiscount));
+                continue;
+            }
+            for &(l, amount) in &parts {
+                remaining[l as usize] -= amount;
+                out.line_discount += amount;
+            }
+            out.applied.push(Application {
+                promo: p,
+                parts,
+                shipping: 0,
+            });
+        }
+        let shipping = self.shipping_price(self.subtotal - out.line_discount);
+        for p in free_shipping {
+            if shipping > 0 && !out.applied.iter().any(|a| a.shipping > 0) {
+                out.applied.push(Application {
+                    promo: p,
+                    parts: Vec::new(),
+                    shipping,
+                });
+            } else {
+                out.idle.push((p, NotApplied::NoShippingCost));
+            }
+        }
+        out.value = out.applied.iter().map(Application::amount).sum();
+        Ok(out)
+    }
+
+    /// The shipping price before promotions, for a discounted subtotal.
+    fn shipping_price(&self, discounted_subtotal: i64) -> i64 {
+        match &self.cart.shipping {
+            Some(method) if !self.lines.is_empty() => {
+                method.price_for(self.money(discounted_subtotal)).minor()
+            }
+            _ => 0,
+        }
+    }
+
+    /// One promotion's discount on its lines, given what is left of them:
+    /// computed exactly, rounded once, split by largest remainder. Returns the
+    /// non-zero parts, by line.
+    fn compute(
+        &self,
+        p: usize,
+        ready: Ready,
+        lines: &[u32],
+        remaining: &[i64],
+    ) -> Result<Vec<(u32, i64)>, PricingError> {
+        let left: i64 = lines.iter().map(|&l| remaining[l as usize]).sum();
+        if left <= 0 {
+            return Ok(Vec::new());
+        }
+        let percent_of = |base: i64, percent: Decimal| -> Result<i64, PricingError> {
+            Ok(self
+                .money(base)
+                .mul_rate(percent / Decimal::ONE_HUNDRED)?
+                .round(self.ctx.rounding)?
+                .minor())
+        };
+        let weights_of_left = || {
+            lines
+                .iter()
+                .map(|&l| remaining[l as usize].unsigned_abs())
+                .collect::<Vec<u64>>()
+        };
+        let (total, weights) = match self.promo(p).action() {
+            Action::Percentage {
+                percent,
+                max_discount,
+                ..
+            } => {
+                let mut d = percent_of(left, *percent)?;
+                if let Some(cap) = max_discount {
+                    d = d.min(cap.minor());
+                }
+                (d, weights_of_left())
+            }
+            Action::FixedAmount { amount, .. } => (amount.minor().min(left), weights_of_left()),
+            Action::Tiered { .. } => {
+                let percent = ready.tier_percent.unwrap_or(Decimal::ZERO);
+                (percent_of(left, percent)?, weights_of_left())
+            }
+            Action::BuyXGetY {
+                buy, get, percent, ..
+            } => {
+                let weights = self.cheapest_units(lines, remaining, *buy, *get);
+                let base: i64 = weights
+                    .iter()
+                    .map(|&w| i64::try_from(w).unwrap_or(i64::MAX))
+                    .sum();
+                (percent_of(base, *percent)?, weights)
+            }
+            Action::FreeShipping => (0, Vec::new()),
+        };
+        if total <= 0 {
+            return Ok(Vec::new());
+        }
+        let parts = allocate_minor(total, &weights).unwrap_or_default();
+        Ok(lines
+            .iter()
+            .zip(parts)
+            .filter(|&(_, a)| a > 0)
+            .map(|(&l, a)| (l, a))
+            .collect())
+    }
+
+    /// Buy X get Y: for each line, the amount of its units that are among the
+    /// cheapest `get` of every `buy + get` qualifying units. Within a line the
+    /// units share its remaining amount equally (by largest remainder), and the
+    /// cheaper of those units are taken first.
+    fn cheapest_units(&self, lines: &[u32], remaining: &[i64], buy: u32, get: u32) -> Vec<u64> {
+        let units: u64 = lines
+            .iter()
+            .map(|&l| u64::from(self.lines[l as usize].qty))
+            .sum();
+        let mut free = units / (u64::from(buy) + u64::from(get)) * u64::from(get);
+        let mut order: Vec<usize> = (0..lines.len()).collect();
+        // Cheapest unit first; a stable sort keeps cart order among equals.
+        // Compare remaining/qty without division: a/q < b/r  <=>  a*r < b*q.
+        order.sort_by(|&a, &b| {
+            let (la, lb) = (lines[a] as usize, lines[b] as usize);
+            let ka = i128::from(remaining[la]) * i128::from(self.lines[lb].qty);
+            let kb = i128::from(remaining[lb]) * i128::from(self.lines[la].qty);
+            ka.cmp(&kb)
+        });
+        let mut weights = vec![0_u64; lines.len()];
+        for i in order {
+            if free == 0 {
+                break;
+            }
+            let l = lines[i] as usize;
+            let q = u64::from(self.lines[l].qty);
+            let take = free.min(q);
+            free -= take;
+            let r = remaining[l].unsigned_abs();
+            let (unit, extra) = (r / q, r % q);
+            // `q - extra` units cost `unit`, `extra` units cost `unit + 1`.
+            weights[i] = take * unit + take.saturating_sub(q - extra);
+        }
+        weights
+    }
+
+    /// Builds the priced cart: line discounts, shipping, tax and totals.
+    fn assemble(
+        &self,
+        winner: Combination,
+        outcomes: Vec<Outcome>,
+        subtotal: Money,
+    ) -> Result<PricedCart, PricingError> {
+        let cur = self.currency;
+        let mut discounts: Vec<Vec<LineDiscount>> = vec![Vec::new(); self.lines.len()];
+        let mut line_discount = vec![0_i64; self.lines.len()];
+        let mut shipping_discount = 0;
+        for a in &winner.applied {
+            let promo = self.promo(a.promo);
+            for &(l, amount) in &a.parts {
+                discounts[l as usize].push(LineDiscount {
+                    promotion_id: promo.id(),
+                    label: promo.name().to_owned(),
+                    amount: self.money(amount),
+                });
+                line_discount[l as usize] += amount;
+            }
+            shipping_discount += a.shipping;
+        }
+        let discount_total = self.money(winner.line_discount);
+        let discounted = subtotal.checked_sub(discount_total)?;
+
+        // Shipping.
+        let shipping_price = self.shipping_price(discounted.minor());
+        let shipping_total = shipping_price - shipping_discount;
+
+        // Tax, once per rate, split across that rate's lines.
+        let tax = self.ctx.tax;
+        let gross = tax.prices_include_tax();
+        let line_totals: Vec<i64> = self
+            .lines
+            .iter()
+            .zip(&line_discount)
+            .map(|(l, d)| l.subtotal - d)
+            .collect();
+        let mut groups: Vec<(Decimal, Vec<usize>)> = Vec::new();
+        for (i, line) in self.lines.iter().enumerate() {
+            let rate = tax.line_rate(&TaxableLine {
+                product_id: line.variant.product_id,
+                category_id: line.variant.category_id,
+            });
+            match groups.iter_mut().find(|(r, _)| *r == rate) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((rate, vec![i])),
+            }
+        }
+        let mut line_tax = vec![0_i64; self.lines.len()];
+        for (rate, members) in &groups {
+            let base: i64 = members.iter().map(|&i| line_totals[i]).sum();
+            let amount = self.tax_on(base, *rate, gross)?;
+            let weights: Vec<u64> = members
+                .iter()
+                .map(|&i| line_totals[i].unsigned_abs())
+                .collect();
+            if let Some(parts) = allocate_minor(amount, &weights) {
+                for (&i, part) in members.iter().zip(parts) {
+                    line_tax[i] = part;
+                }
+            }
+        }
+        let shipping_tax = self.tax_on(shipping_total, tax.shipping_rate(), gross)?;
+        let mut tax_total = self.money(shipping_tax);
+        for &t in &line_tax {
+            tax_total = tax_total.checked_add(self.money(t))?;
+        }
+
+        let mut total = discounted.checked_add(self.money(shipping_total))?;
+        if !gross {
+            total = total.checked_add(tax_total)?;
+        }
+
+        let lines = self
+            .lines
+            .iter()
+            .zip(discounts)
+            .enumerate()
+            .map(|(i, (line, discounts))| PricedLine {
+                line_id: line.input.id,
+                variant_id: line.variant.id,
+                product_id: line.variant.product_id,
+                sku: line.variant.sku.clone(),
+                name: line.variant.name.clone(),
+                quantity: line.input.quantity,
+                unit_price: line.variant.price.price(),
+                compare_at_price: line.variant.price.compare_at(),
+                subtotal: self.money(line.subtotal),
+                discounts,
+                discount_total: self.money(line_discount[i]),
+                total: self.money(line_totals[i]),
+                tax: self.money(line_tax[i]),
+            })
+            .collect();
+        let shipping = self.cart.shipping.as_ref().map(|m| PricedShipping {
+            code: m.code().to_owned(),
+            name: m.name().to_owned(),
+            price: self.money(shipping_price),
+            discount: self.money(shipping_discount),
+            total: self.money(shipping_total),
+            tax: self.money(shipping_tax),
+        });
+        let promotions = self
+            .promotions
+            .promotions()
+            .iter()
+            .zip(outcomes)
+            .map(|(p, outcome)| PromotionTrace {
+                promotion_id: p.id(),
+                label: p.name().to_owned(),
+                code: p.code().cloned(),
+                outcome,
+            })
+            .collect();
+        let unknown_codes = self
+            .cart
+            .codes
+            .iter()
+            .filter(|c| self.promotions.by_code(c).next().is_none())
+            .cloned()
+            .collect();
+        Ok(PricedCart {
+            currency: cur,
+            lines,
+            subtotal,
+            discount_total,
+            shipping,
+            shipping_total: self.money(shipping_total),
+            tax_total,
+            prices_include_tax: gross,
+            total,
+            promotions,
+            unknown_codes,
+        })
+    }
+
+    /// Tax on `base` minor units at `rate`: added on top (net) or contained
+    /// in it (gross), rounded once.
+    fn tax_on(&self, base: i64, rate: Decimal, gross: bool) -> Result<i64, PricingError> {
+        if rate < Decimal::ZERO || rate > Decimal::ONE {
+            return Err(PricingError::InvalidTaxRate(rate));
+        }
+        if base == 0 || rate.is_zero() {
+            return Ok(0);
+        }
+        let base = self.money(base);
+        let exact = if gross {
+            base.to_decimal()
+                .checked_mul(rate)
+                .and_then(|v| v.checked_div(Decimal::ONE + rate))
+                .ok_or(crate::money::MoneyError::Overflow)?
+        } else {
+            base.mul_rate(rate)?.value()
+        };
+        Ok(Money::from_decimal_rounded(exact, self.currency, self.ctx.rounding)?.minor())
+    }
+}
