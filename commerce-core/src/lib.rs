@@ -29,3 +29,8 @@ pub mod shipping;
 pub mod tax;
 
 pub use quantity::{Quantity, QuantityError};
+
+/// The README's example, compiled and run as a doctest so it cannot rot.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

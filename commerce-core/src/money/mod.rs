@@ -443,11 +443,16 @@ pub(crate) fn allocate_minor(total: i64, weights: &[u64]) -> Option<Vec<i64>> {
         parts.push(floor);
         remainders.push((exact % sum, i));
     }
-    // Fewer than `weights.len()` units are left; hand them out by remainder.
-    let left = abs - given;
+    // Fewer than `weights.len()` units are left; they go to the largest
+    // remainders, ties to the earlier part. Only the set of winners matters,
+    // so a linear-time selection replaces a full sort.
+    let left = usize::try_from(abs - given).ok()?;
     if left > 0 {
-        remainders.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        for &(_, i) in remainders.iter().take(usize::try_from(left).ok()?) {
+        let by_rank = |a: &(u128, usize), b: &(u128, usize)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
+        if left < remainders.len() {
+            remainders.select_nth_unstable_by(left - 1, by_rank);
+        }
+        for &(_, i) in &remainders[..left] {
             parts[i] += 1;
         }
     }

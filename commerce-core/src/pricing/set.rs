@@ -36,11 +36,6 @@ impl PromotionSet {
     /// [`DuplicatePromotion`] when two share an id.
     pub fn new(mut promotions: Vec<Promotion>) -> Result<Self, DuplicatePromotion> {
         promotions.sort_by(|a, b| b.priority().cmp(&a.priority()).then(a.id().cmp(&b.id())));
-        if let Some(w) = promotions.windows(2).find(|w| w[0].id() == w[1].id()) {
-            return Err(DuplicatePromotion(w[0].id()));
-        }
-        // Ids that compare equal only sort together when their priorities
-        // match, so check the rest too.
         let mut ids = HashSet::with_capacity(promotions.len());
         if let Some(p) = promotions.iter().find(|p| !ids.insert(p.id())) {
             return Err(DuplicatePromotion(p.id()));
