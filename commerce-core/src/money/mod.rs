@@ -230,17 +230,23 @@ impl Money {
                 input: shown(),
             });
         }
+        // Accumulate with the sign applied at each step, so that `i64::MIN`
+        // (whose magnitude does not fit in i64) parses too.
         let mut minor: i64 = 0;
         for b in int_part.bytes().chain(frac_part.unwrap_or("").bytes()) {
+            let digit = i64::from(b - b'0');
             minor = minor
                 .checked_mul(10)
-                .and_then(|m| m.checked_add(i64::from(b - b'0')))
+                .and_then(|m| {
+                    if negative {
+                        m.checked_sub(digit)
+                    } else {
+                        m.checked_add(digit)
+                    }
+                })
                 .ok_or(MoneyError::Overflow)?;
         }
-        Ok(Money {
-            minor: if negative { -minor } else { minor },
-            currency,
-        })
+        Ok(Money { minor, currency })
     }
 
     /// Makes money from a decimal that has no more digits than the currency
@@ -459,9 +465,10 @@ pub(crate) fn allocate_minor(total: i64, weights: &[u64]) -> Option<Vec<i64>> {
     parts
         .into_iter()
         .map(|p| {
-            // Each part is at most |total|, so it fits back in i64.
-            let p = i64::try_from(p).ok()?;
-            Some(if negative { -p } else { p })
+            // Each part is at most |total| <= 2^63 and carries total's sign,
+            // so it fits back in i64 (2^63 only as i64::MIN itself).
+            let p = i128::try_from(p).ok()?;
+            i64::try_from(if negative { -p } else { p }).ok()
         })
         .collect()
 }
@@ -570,6 +577,14 @@ mod tests {
         );
         assert_eq!(
             Money::parse("99999999999999999999999.00", Currency::USD),
+            Err(MoneyError::Overflow)
+        );
+        assert_eq!(
+            Money::parse("-92233720368547758.08", Currency::USD),
+            Ok(usd(i64::MIN))
+        );
+        assert_eq!(
+            Money::parse("-92233720368547758.09", Currency::USD),
             Err(MoneyError::Overflow)
         );
     }
@@ -692,6 +707,11 @@ mod tests {
         );
         assert_eq!(usd(5).allocate(&[]), Err(MoneyError::InvalidWeights));
         assert_eq!(usd(5).allocate(&[0, 0]), Err(MoneyError::InvalidWeights));
+        assert_eq!(usd(i64::MIN).allocate(&[1]).unwrap(), vec![usd(i64::MIN)]);
+        assert_eq!(
+            usd(i64::MIN).allocate(&[1, 1]).unwrap(),
+            vec![usd(i64::MIN / 2), usd(i64::MIN / 2)]
+        );
     }
 
     #[test]
