@@ -95,6 +95,20 @@ pub struct VariantPrice {
     compare_at: Option<Money>,
 }
 
+impl<'de> Deserialize<'de> for VariantPrice {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Wire {
+            price: Money,
+            #[serde(default)]
+            compare_at: Option<Money>,
+        }
+        let w = Wire::deserialize(deserializer)?;
+        VariantPrice::new(w.price, w.compare_at).map_err(serde::de::Error::custom)
+    }
+}
+
 impl VariantPrice {
     /// Checks that the price is not negative and that a compare-at price is
     /// above it, in the same currency.

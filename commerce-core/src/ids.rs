@@ -84,8 +84,36 @@ id_type!(
     PromotionId
 );
 id_type!(
-    /// A customer account.
+    /// An account. Every account is a customer; sellers and admins too.
     CustomerId
+);
+id_type!(
+    /// An order.
+    OrderId
+);
+id_type!(
+    /// A cart.
+    CartId
+);
+id_type!(
+    /// A payment (one attempt to pay an order through a gateway).
+    PaymentId
+);
+id_type!(
+    /// A refund.
+    RefundId
+);
+id_type!(
+    /// An address in an account's address book.
+    AddressId
+);
+id_type!(
+    /// A product review.
+    ReviewId
+);
+id_type!(
+    /// An outbox event.
+    EventId
 );
 id_type!(
     /// A line of a cart or an order.

@@ -19,14 +19,27 @@
 //!
 //! Start with the example of [`pricing`].
 
+pub mod address;
+pub mod cart;
 pub mod catalog;
+pub mod clock;
+pub mod idempotency;
 pub mod ids;
+pub mod inventory;
 pub mod money;
+pub mod order;
+pub mod outbox;
+pub mod payment;
 pub mod pricing;
 pub mod promotion;
 mod quantity;
+pub mod seller;
+pub mod service;
 pub mod shipping;
+pub mod storage;
 pub mod tax;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 
 pub use quantity::{Quantity, QuantityError};
 

@@ -131,7 +131,7 @@ impl PricedLine {
 }
 
 /// One promotion's discount on one line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct LineDiscount {
     /// The promotion.
     pub promotion_id: PromotionId,

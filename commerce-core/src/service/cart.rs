@@ -1,0 +1,511 @@
+//! Carts: get or create, add, change, remove, codes, merge on login, and the
+//! priced view with what blocks checkout.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::{Commerce, CommerceError};
+use crate::cart::{Cart, CartLine, CartOwner};
+use crate::catalog::{CatalogSnapshot, CategoryTree, VariantSnapshot};
+use crate::ids::{LineId, VariantId};
+use crate::money::Money;
+use crate::pricing::{
+    CartInput, LineInput, NotApplied, Outcome, PricedCart, PricingContext, PromotionSet, price,
+};
+use crate::promotion::DiscountCode;
+use crate::quantity::Quantity;
+use crate::shipping::ShippingMethod;
+use crate::storage::{CartChanged, Store, VariantRecord};
+
+/// Something that blocks checkout of a cart line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum CartIssue {
+    /// The product was withdrawn or the variant removed; the line is not priced.
+    ProductUnavailable {
+        /// The line.
+        line_id: LineId,
+    },
+    /// Fewer units available than the line asks for (0 when sold out).
+    InsufficientStock {
+        /// The line.
+        line_id: LineId,
+        /// Units available now.
+        available: u32,
+    },
+    /// The unit price changed since the line was added.
+    PriceChanged {
+        /// The line.
+        line_id: LineId,
+        /// The price when added.
+        was: Money,
+        /// The price now.
+        now: Money,
+    },
+}
+
+/// A cart, priced now, with what blocks its checkout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CartView {
+    /// The stored cart.
+    pub cart: Cart,
+    /// The priced cart (lines with issues of availability are left out).
+    pub priced: PricedCart,
+    /// What blocks checkout.
+    pub issues: Vec<CartIssue>,
+}
+
+const SAVE_ATTEMPTS: usize = 5;
+
+impl<S: Store> Commerce<S> {
+    /// The owner's cart, created empty if there is none.
+    ///
+    /// # Errors
+    /// [`CommerceError::Store`].
+    pub async fn cart(&self, owner: &CartOwner) -> Result<Cart, CommerceError> {
+        for _ in 0..SAVE_ATTEMPTS {
+            if let Some(cart) = self.store.cart_of(owner).await? {
+                return Ok(cart);
+            }
+            let fresh = Cart::new(owner.clone(), self.config.currency, self.clock.now());
+            if let Ok(cart) = self.store.save_cart(fresh).await? {
+                return Ok(cart);
+            }
+        }
+        Err(CommerceError::Conflict)
+    }
+
+    /// Reads, changes and saves a cart, retrying when another writer got there first.
+    pub(super) async fn update_cart<F>(
+        &self,
+        owner: &CartOwner,
+        mut change: F,
+    ) -> Result<Cart, CommerceError>
+    where
+        F: FnMut(&mut Cart, &HashMap<VariantId, VariantRecord>) -> Result<(), CommerceError>,
+    {
+        for _ in 0..SAVE_ATTEMPTS {
+            let mut cart = self.cart(owner).await?;
+            let ids: Vec<VariantId> = cart.lines.iter().map(|l| l.variant_id).collect();
+            let records = self.records(&ids).await?;
+            change(&mut cart, &records)?;
+            cart.updated_at = self.clock.now();
+            match self.store.save_cart(cart).await? {
+                Ok(saved) => return Ok(saved),
+                Err(CartChanged) => continue,
+            }
+        }
+        Err(CommerceError::Conflict)
+    }
+
+    pub(super) async fn records(
+        &self,
+        ids: &[VariantId],
+    ) -> Result<HashMap<VariantId, VariantRecord>, CommerceError> {
+        Ok(self
+            .store
+            .variants(ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.variant.id, r))
+            .collect())
+    }
+
+    /// Adds units of a variant; a variant already in the cart gets its
+    /// quantity raised instead of a second line. The line's total is capped
+    /// by 999 and by what is available.
+    ///
+    /// # Errors
+    /// [`CommerceError::ProductUnavailable`] for an unknown or withdrawn
+    /// variant, [`CommerceError::InsufficientStock`] above what is available,
+    /// [`CommerceError::Validation`] above 999 units; the cart is unchanged.
+    pub async fn add_to_cart(
+        &self,
+        owner: &CartOwner,
+        variant: VariantId,
+        quantity: Quantity,
+    ) -> Result<Cart, CommerceError> {
+        let record = self.records(&[variant]).await?.remove(&variant);
+        let record = match record {
+            Some(r) if r.product.deleted_at.is_none() => r,
+            _ => return Err(CommerceError::ProductUnavailable(variant)),
+        };
+        let currency = self.config.currency;
+        if record.variant.price.price().currency() != currency {
+            return Err(CommerceError::ProductUnavailable(variant));
+        }
+        self.update_cart(owner, |cart, _| {
+            let existing = cart.line_for(variant).map_or(0, |l| l.quantity.get());
+            let wanted = existing + quantity.get();
+            let q = Quantity::new(i64::from(wanted)).map_err(|_| CommerceError::Validation {
+                field: "quantity",
+                message: format!(
+                    "a line holds at most {} units; the cart has {existing}",
+                    Quantity::MAX
+                ),
+            })?;
+            let available = record.variant.stock.available();
+            if wanted > available {
+                return Err(CommerceError::InsufficientStock(vec![
+                    crate::inventory::Shortage {
+                        variant_id: variant,
+                        requested: wanted,
+                        available,
+                    },
+                ]));
+            }
+            let price_now = record.variant.price.price();
+            match cart.lines.iter_mut().find(|l| l.variant_id == variant) {
+                Some(line) => {
+                    line.quantity = q;
+                    line.price_when_added = price_now;
+                }
+                None => cart.lines.push(CartLine {
+                    id: LineId::new(),
+                    variant_id: variant,
+                    quantity: q,
+                    price_when_added: price_now,
+                }),
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Sets a line's quantity; 0 removes it.
+    ///
+    /// # Errors
+    /// [`CommerceError::NotFound`] for a line not in the cart,
+    /// [`CommerceError::InsufficientStock`], [`CommerceError::Validation`].
+    pub async fn set_quantity(
+        &self,
+        owner: &CartOwner,
+        line: LineId,
+        quantity: u32,
+    ) -> Result<Cart, CommerceError> {
+        self.update_cart(owner, |cart, records| {
+            let idx = cart
+                .lines
+                .iter()
+                .position(|l| l.id == line)
+                .ok_or(CommerceError::NotFound("cart line"))?;
+            if quantity == 0 {
+                cart.lines.remove(idx);
+                return Ok(());
+            }
+            let q = Quantity::new(i64::from(quantity)).map_err(|e| CommerceError::Validation {
+                field: "quantity",
+                message: e.to_string(),
+            })?;
+            let variant = cart.lines[idx].variant_id;
+            let record = records
+                .get(&variant)
+                .filter(|r| r.product.deleted_at.is_none());
+            let record = record.ok_or(CommerceError::ProductUnavailable(variant))?;
+            let available = record.variant.stock.available();
+            if quantity > available {
+                return Err(CommerceError::InsufficientStock(vec![
+                    crate::inventory::Shortage {
+                        variant_id: variant,
+                        requested: quantity,
+                        available,
+                    },
+                ]));
+            }
+            cart.lines[idx].quantity = q;
+            cart.lines[idx].price_when_added = record.variant.price.price();
+            Ok(())
+        })
+        .await
+    }
+
+    /// Removes a line.
+    ///
+    /// # Errors
+    /// [`CommerceError::NotFound`] for a line not in the cart.
+    pub async fn remove_line(
+        &self,
+        owner: &CartOwner,
+        line: LineId,
+    ) -> Result<Cart, CommerceError> {
+        self.set_quantity(owner, line, 0).await
+    }
+
+    /// Empties the cart (lines and codes).
+    ///
+    /// # Errors
+    /// [`CommerceError::Store`].
+    pub async fn clear_cart(&self, owner: &CartOwner) -> Result<Cart, CommerceError> {
+        self.update_cart(owner, |cart, _| {
+            cart.lines.clear();
+            cart.codes.clear();
+            Ok(())
+        })
+        .await
+    }
+
+    /// Enters a discount code (case-insensitive). Refused, with the reason,
+    /// when no promotion has it or it does not apply to this cart now.
+    ///
+    /// # Errors
+    /// [`CommerceError::DiscountCodeInvalid`], [`CommerceError::DiscountNotApplicable`],
+    /// [`CommerceError::DiscountUsageExceeded`].
+    pub async fn apply_code(
+        &self,
+        owner: &CartOwner,
+        customer: Option<crate::ids::CustomerId>,
+        code: &str,
+    ) -> Result<CartView, CommerceError> {
+        let code = DiscountCode::parse(code).map_err(|_| CommerceError::DiscountCodeInvalid)?;
+        let mut cart = self.cart(owner).await?;
+        if !cart.codes.contains(&code) {
+            cart.codes.push(code.clone());
+        }
+        let view = self.view(cart, customer).await?;
+        code_verdict(&view.priced, &code)?;
+        let saved = match self.store.save_cart(view.cart).await? {
+            Ok(saved) => saved,
+            Err(CartChanged) => return Err(CommerceError::Conflict),
+        };
+        self.view(saved, customer).await
+    }
+
+    /// Removes a code.
+    ///
+    /// # Errors
+    /// [`CommerceError::Store`].
+    pub async fn remove_code(&self, owner: &CartOwner, code: &str) -> Result<Cart, CommerceError> {
+        let code =
+            DiscountCode::parse(code).map_err(|_| CommerceError::NotFound("discount code"))?;
+        self.update_cart(owner, |cart, _| {
+            cart.codes.retain(|c| *c != code);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Moves a guest's cart into an account's cart on login: quantities of the
+    /// same variant add up, capped by 999 and by what is available; codes join.
+    /// The guest cart is gone afterwards. Does nothing when the guest has no cart.
+    ///
+    /// # Errors
+    /// [`CommerceError::Conflict`] when either cart keeps changing.
+    pub async fn merge_guest_cart(
+        &self,
+        guest: &CartOwner,
+        account: &CartOwner,
+    ) -> Result<Cart, CommerceError> {
+        for _ in 0..SAVE_ATTEMPTS {
+            let Some(guest_cart) = self.store.cart_of(guest).await? else {
+                return self.cart(account).await;
+            };
+            let mut into = self.cart(account).await?;
+            let ids: Vec<VariantId> = guest_cart
+                .lines
+                .iter()
+                .chain(&into.lines)
+                .map(|l| l.variant_id)
+                .collect();
+            let records = self.records(&ids).await?;
+            for line in &guest_cart.lines {
+                let Some(record) = records
+                    .get(&line.variant_id)
+                    .filter(|r| r.product.deleted_at.is_none())
+                else {
+                    continue;
+                };
+                let cap = record.variant.stock.available().min(Quantity::MAX);
+                match into
+                    .lines
+                    .iter_mut()
+                    .find(|l| l.variant_id == line.variant_id)
+                {
+                    Some(existing) => {
+                        let sum = (existing.quantity.get() + line.quantity.get())
+                            .min(cap)
+                            .max(existing.quantity.get().min(cap));
+                        if let Ok(q) = Quantity::new(i64::from(sum)) {
+                            existing.quantity = q;
+                        }
+                    }
+                    None => {
+                        if let Ok(q) = Quantity::new(i64::from(line.quantity.get().min(cap))) {
+                            into.lines.push(CartLine {
+                                quantity: q,
+                                ..line.clone()
+                            });
+                        }
+                    }
+                }
+            }
+            for code in &guest_cart.codes {
+                if !into.codes.contains(code) {
+                    into.codes.push(code.clone());
+                }
+            }
+            into.updated_at = self.clock.now();
+            match self
+                .store
+                .merge_carts(into, guest_cart.id, guest_cart.version)
+                .await?
+            {
+                Ok(saved) => return Ok(saved),
+                Err(CartChanged) => continue,
+            }
+        }
+        Err(CommerceError::Conflict)
+    }
+
+    /// The owner's cart, priced now, with its issues.
+    ///
+    /// # Errors
+    /// [`CommerceError::Pricing`], [`CommerceError::Store`].
+    pub async fn cart_view(
+        &self,
+        owner: &CartOwner,
+        customer: Option<crate::ids::CustomerId>,
+    ) -> Result<CartView, CommerceError> {
+        let cart = self.cart(owner).await?;
+        self.view(cart, customer).await
+    }
+
+    /// Prices a cart: lines whose product is withdrawn are left out and
+    /// reported; stock shortfalls and price changes are reported.
+    pub(super) async fn view(
+        &self,
+        cart: Cart,
+        customer: Option<crate::ids::CustomerId>,
+    ) -> Result<CartView, CommerceError> {
+        let ids: Vec<VariantId> = cart.lines.iter().map(|l| l.variant_id).collect();
+        let records = self.records(&ids).await?;
+        let tree = category_tree(self.store.categories().await?);
+        let mut catalog = CatalogSnapshot::new(tree);
+        let mut issues = Vec::new();
+        let mut lines = Vec::with_capacity(cart.lines.len());
+        for line in &cart.lines {
+            let Some(record) = records
+                .get(&line.variant_id)
+                .filter(|r| r.product.deleted_at.is_none())
+            else {
+                issues.push(CartIssue::ProductUnavailable { line_id: line.id });
+                continue;
+            };
+            let v = &record.variant;
+            let available = v.stock.available();
+            if line.quantity.get() > available {
+                issues.push(CartIssue::InsufficientStock {
+                    line_id: line.id,
+                    available,
+                });
+            }
+            if v.price.price() != line.price_when_added {
+                issues.push(CartIssue::PriceChanged {
+                    line_id: line.id,
+                    was: line.price_when_added,
+                    now: v.price.price(),
+                });
+            }
+            catalog.insert(VariantSnapshot {
+                id: v.id,
+                product_id: record.product.id,
+                category_id: record.product.category_id,
+                sku: v.sku.clone(),
+                name: v.display_name(&record.product.name),
+                price: v.price,
+            });
+            lines.push(LineInput {
+                id: line.id,
+                variant_id: line.variant_id,
+                quantity: line.quantity,
+            });
+        }
+        let promotions = PromotionSet::new(self.store.promotions().await?)
+            .map_err(|_| CommerceError::Conflict)?;
+        let ids: Vec<_> = promotions.promotions().iter().map(|p| p.id()).collect();
+        let usage = self.store.usage(&ids, customer).await?;
+        let first_order = match customer {
+            Some(c) => {
+                let filter = crate::storage::OrderFilter {
+                    customer_id: Some(c),
+                    ..Default::default()
+                };
+                self.store.orders(filter, 1, 1).await?.total == 0
+            }
+            None => false,
+        };
+        let input = CartInput {
+            currency: cart.currency,
+            lines,
+            codes: cart.codes.clone(),
+            shipping: self.shipping_for(&cart),
+        };
+        let mut ctx =
+            PricingContext::new(self.clock.now(), self.config.tax.as_ref()).with_usage(&usage);
+        ctx.rounding = self.config.rounding;
+        if let Some(c) = customer {
+            ctx = ctx.for_customer(c, first_order);
+        }
+        let priced = price(&input, &catalog, &promotions, &ctx)?;
+        Ok(CartView {
+            cart,
+            priced,
+            issues,
+        })
+    }
+
+    /// The cart's shipping method, or the cheapest offered.
+    fn shipping_for(&self, cart: &Cart) -> Option<ShippingMethod> {
+        let methods = &self.config.shipping_methods;
+        match &cart.shipping_method {
+            Some(code) => methods.iter().find(|m| m.code() == code).cloned(),
+            None => methods
+                .iter()
+                .filter(|m| m.price().currency() == cart.currency)
+                .min_by_key(|m| m.price().minor())
+                .cloned(),
+        }
+    }
+}
+
+/// Builds the category tree from categories in any order (parents are added
+/// before their children; a category whose parent is missing is left out).
+pub(super) fn category_tree(mut pending: Vec<crate::seller::Category>) -> CategoryTree {
+    let mut tree = CategoryTree::new();
+    loop {
+        let before = pending.len();
+        pending.retain(|c| tree.add(c.id, c.parent_id).is_err());
+        if pending.is_empty() || pending.len() == before {
+            return tree;
+        }
+    }
+}
+
+/// Whether an entered code applies; the reason as an error when it does not.
+pub(super) fn code_verdict(priced: &PricedCart, code: &DiscountCode) -> Result<(), CommerceError> {
+    let mut traces = priced
+        .promotions
+        .iter()
+        .filter(|t| t.code.as_ref() == Some(code))
+        .peekable();
+    if traces.peek().is_none() {
+        return Err(CommerceError::DiscountCodeInvalid);
+    }
+    let mut refusal = None;
+    for t in traces {
+        match &t.outcome {
+            Outcome::Applied { .. } | Outcome::NotApplied(NotApplied::NotCombinable { .. }) => {
+                return Ok(());
+            }
+            Outcome::NotApplied(
+                NotApplied::UsageExhausted { .. } | NotApplied::CustomerLimitReached { .. },
+            ) => {
+                refusal = Some(CommerceError::DiscountUsageExceeded);
+            }
+            Outcome::NotApplied(reason) => {
+                refusal.get_or_insert(CommerceError::DiscountNotApplicable(reason.clone()));
+            }
+        }
+    }
+    Err(refusal.unwrap_or(CommerceError::DiscountCodeInvalid))
+}

@@ -1,0 +1,268 @@
+//! Checkout: idempotent by key and request fingerprint (Stripe's contract);
+//! prices the cart and hands everything to one atomic `place_order`.
+
+use super::cart::code_verdict;
+use super::{CartIssue, Commerce, CommerceError};
+use crate::address::Address;
+use crate::cart::CartOwner;
+use crate::idempotency::{Begin, Fingerprint, IdempotencyKey};
+use crate::ids::{CustomerId, OrderId};
+use crate::inventory::Shortage;
+use crate::order::{AppliedPromotion, Order, OrderLine, OrderStatus, ShippingSnapshot};
+use crate::pricing::Outcome;
+use crate::storage::{PlaceOrder, PlaceRejection, Store};
+
+/// What a buyer asks checkout for.
+#[derive(Debug, Clone)]
+pub struct CheckoutRequest {
+    /// Whose cart.
+    pub owner: CartOwner,
+    /// The signed-in account, if any.
+    pub customer: Option<CustomerId>,
+    /// Where mails go (the account's email for signed-in buyers).
+    pub email: String,
+    /// Where to ship.
+    pub shipping_address: Option<Address>,
+    /// The client's idempotency key.
+    pub idempotency_key: IdempotencyKey,
+}
+
+impl CheckoutRequest {
+    fn scope(&self) -> String {
+        match &self.owner {
+            CartOwner::Account(id) => format!("checkout:account:{id}"),
+            CartOwner::Guest(token) => format!("checkout:guest:{}", token.as_str()),
+        }
+    }
+
+    fn fingerprint(&self) -> Fingerprint {
+        let address = self
+            .shipping_address
+            .as_ref()
+            .map(|a| format!("{:?}", a.to_input()))
+            .unwrap_or_default();
+        Fingerprint::of(&[self.email.as_bytes(), address.as_bytes()])
+    }
+}
+
+impl<S: Store> Commerce<S> {
+    /// Places an order from the buyer's cart: reserves every line until
+    /// `now + reservation_ttl` (all or nothing), reserves promotion usage,
+    /// snapshots lines and address, empties the cart, and writes the
+    /// `OrderPlaced` event — in one atomic store operation.
+    ///
+    /// The same key with the same request returns the first order; with
+    /// another request it is [`CommerceError::IdempotencyKeyReused`]; while the
+    /// first still runs, [`CommerceError::IdempotencyInProgress`].
+    ///
+    /// # Errors
+    /// [`CommerceError::CartEmpty`], [`CommerceError::InsufficientStock`] (every
+    /// short line), [`CommerceError::ProductUnavailable`], [`CommerceError::PriceChanged`],
+    /// the discount-code errors, and the idempotency errors above. A refused
+    /// checkout reserves nothing and leaves the cart as it was (except that a
+    /// price change is acknowledged).
+    pub async fn checkout(&self, request: CheckoutRequest) -> Result<Order, CommerceError> {
+        if !request.email.contains('@') || request.email.len() > 254 {
+            return Err(CommerceError::Validation {
+                field: "email",
+                message: "a valid email address is required".into(),
+            });
+        }
+        let scope = request.scope();
+        let key = &request.idempotency_key;
+        let now = self.clock.now();
+        match self
+            .store
+            .begin(
+                &scope,
+                key,
+                request.fingerprint(),
+                now,
+                now + self.config.idempotency_lock,
+            )
+            .await?
+        {
+            Begin::Started => {}
+            Begin::Replay(order_id) => {
+                let id: OrderId = order_id
+                    .parse()
+                    .map_err(|_| CommerceError::NotFound("order"))?;
+                return self
+                    .store
+                    .order(id)
+                    .await?
+                    .ok_or(CommerceError::NotFound("order"));
+            }
+            Begin::InProgress => return Err(CommerceError::IdempotencyInProgress),
+            Begin::Mismatch => return Err(CommerceError::IdempotencyKeyReused),
+        }
+        let result = self.place(&request, &scope).await;
+        if result.is_err() {
+            // Let a corrected retry run; a failed release only delays it until the lock lapses.
+            let _ = self.store.release(&scope, key).await;
+        }
+        result
+    }
+
+    async fn place(&self, request: &CheckoutRequest, scope: &str) -> Result<Order, CommerceError> {
+        let cart = self.cart(&request.owner).await?;
+        if cart.is_empty() {
+            return Err(CommerceError::CartEmpty);
+        }
+        let view = self.view(cart, request.customer).await?;
+        let mut shortages = Vec::new();
+        let mut price_changed = false;
+        for issue in &view.issues {
+            match issue {
+                CartIssue::ProductUnavailable { line_id } => {
+                    let variant = view
+                        .cart
+                        .lines
+                        .iter()
+                        .find(|l| l.id == *line_id)
+                        .map(|l| l.variant_id);
+                    return Err(CommerceError::ProductUnavailable(
+                        variant.unwrap_or(crate::ids::VariantId::from_u128(0)),
+                    ));
+                }
+                CartIssue::InsufficientStock { line_id, available } => {
+                    if let Some(line) = view.cart.lines.iter().find(|l| l.id == *line_id) {
+                        shortages.push(Shortage {
+                            variant_id: line.variant_id,
+                            requested: line.quantity.get(),
+                            available: *available,
+                        });
+                    }
+                }
+                CartIssue::PriceChanged { .. } => price_changed = true,
+            }
+        }
+        if !shortages.is_empty() {
+            return Err(CommerceError::InsufficientStock(shortages));
+        }
+        if price_changed {
+            self.acknowledge_prices(&request.owner).await?;
+            return Err(CommerceError::PriceChanged);
+        }
+        for code in &view.cart.codes {
+            code_verdict(&view.priced, code)?;
+        }
+
+        let now = self.clock.now();
+        let priced = &view.priced;
+        let records = self
+            .records(
+                &view
+                    .cart
+                    .lines
+                    .iter()
+                    .map(|l| l.variant_id)
+                    .collect::<Vec<_>>(),
+            )
+            .await?;
+        let mut lines = Vec::with_capacity(priced.lines.len());
+        for l in &priced.lines {
+            let store_id = records
+                .get(&l.variant_id)
+                .map(|r| r.product.store_id)
+                .ok_or(CommerceError::ProductUnavailable(l.variant_id))?;
+            lines.push(OrderLine {
+                id: l.line_id,
+                variant_id: l.variant_id,
+                product_id: l.product_id,
+                store_id,
+                sku: l.sku.clone(),
+                name: l.name.clone(),
+                quantity: l.quantity,
+                unit_price: l.unit_price,
+                subtotal: l.subtotal,
+                discounts: l.discounts.clone(),
+                discount_total: l.discount_total,
+                tax: l.tax,
+                total: l.total,
+            });
+        }
+        let promotions = priced
+            .promotions
+            .iter()
+            .filter_map(|t| match t.outcome {
+                Outcome::Applied { amount } => Some(AppliedPromotion {
+                    promotion_id: t.promotion_id,
+                    label: t.label.clone(),
+                    code: t.code.clone(),
+                    amount,
+                }),
+                Outcome::NotApplied(_) => None,
+            })
+            .collect();
+        let currency = priced.currency;
+        let order = Order {
+            id: OrderId::new(),
+            number: 0,
+            customer_id: request.customer,
+            email: request.email.trim().to_owned(),
+            status: OrderStatus::PendingPayment,
+            currency,
+            lines,
+            subtotal: priced.subtotal,
+            discount_total: priced.discount_total,
+            shipping_total: priced.shipping_total,
+            tax_total: priced.tax_total,
+            prices_include_tax: priced.prices_include_tax,
+            total: priced.total,
+            shipping: priced.shipping.as_ref().map(|s| ShippingSnapshot {
+                code: s.code.clone(),
+                name: s.name.clone(),
+                price: s.price,
+                discount: s.discount,
+                total: s.total,
+            }),
+            shipping_address: request.shipping_address.clone(),
+            promotions,
+            reservation_expires_at: now + self.config.reservation_ttl,
+            paid_by: None,
+            captured: crate::money::Money::zero(currency),
+            refunds: Vec::new(),
+            tracking: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let place = PlaceOrder {
+            order,
+            cart: Some((view.cart.id, view.cart.version)),
+            idempotency: Some((scope.to_owned(), request.idempotency_key.clone())),
+            low_stock_threshold: self.config.low_stock_threshold,
+        };
+        match self.store.place_order(place).await? {
+            Ok(order) => Ok(order),
+            Err(PlaceRejection::InsufficientStock(short)) => {
+                Err(CommerceError::InsufficientStock(short))
+            }
+            Err(PlaceRejection::UsageExhausted(_) | PlaceRejection::CustomerLimitReached(_)) => {
+                Err(CommerceError::DiscountUsageExceeded)
+            }
+            Err(PlaceRejection::CartChanged) => Err(CommerceError::Conflict),
+            Err(PlaceRejection::Gone(what)) => Err(CommerceError::NotFound(what)),
+        }
+    }
+
+    /// Records that the buyer has been shown the current prices, so that the
+    /// next checkout accepts them. Another writer winning the race is fine:
+    /// the buyer sees the cart again either way.
+    async fn acknowledge_prices(&self, owner: &CartOwner) -> Result<(), CommerceError> {
+        let result = self
+            .update_cart(owner, |cart, records| {
+                for line in &mut cart.lines {
+                    if let Some(r) = records.get(&line.variant_id) {
+                        line.price_when_added = r.variant.price.price();
+                    }
+                }
+                Ok(())
+            })
+            .await;
+        match result {
+            Ok(_) | Err(CommerceError::Conflict) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! Payments: start one (idempotent), apply gateway webhooks and verified
+//! browser returns, and send refunds.
+
+use std::collections::BTreeMap;
+
+use super::{Commerce, CommerceError};
+use crate::idempotency::{Begin, Fingerprint, IdempotencyKey};
+use crate::ids::{OrderId, PaymentId};
+use crate::money::Money;
+use crate::order::{OrderEvent, OrderStatus};
+use crate::payment::{Payment, PaymentAttempt, PaymentRequest, PaymentStatus, RefundReceipt};
+use crate::storage::{ApplyPayment, PaymentOutcome, Store, UnknownPayment};
+
+impl<S: Store> Commerce<S> {
+    /// Starts paying an order through a gateway. Idempotent: the same key for
+    /// the same order and gateway returns the same payment.
+    ///
+    /// # Errors
+    /// [`CommerceError::NotFound`] (order or gateway), [`CommerceError::OrderExpired`],
+    /// [`CommerceError::InvalidTransition`] when the order is not awaiting payment,
+    /// the idempotency errors, [`CommerceError::Gateway`].
+    pub async fn start_payment(
+        &self,
+        order_id: OrderId,
+        gateway: &str,
+        key: &IdempotencyKey,
+    ) -> Result<Payment, CommerceError> {
+        let gw = std::sync::Arc::clone(self.gateway(gateway)?);
+        let order = self
+            .store
+            .order(order_id)
+            .await?
+            .ok_or(CommerceError::NotFound("order"))?;
+        match order.status {
+            OrderStatus::PendingPayment => {}
+            OrderStatus::Expired => return Err(CommerceError::OrderExpired),
+            from => {
+                return Err(CommerceError::InvalidTransition(
+                    crate::order::InvalidTransition {
+                        from,
+                        event: OrderEvent::Pay,
+                    },
+                ));
+            }
+        }
+        let now = self.clock.now();
+        let scope = format!("payment:{order_id}");
+        let fingerprint = Fingerprint::of(&[gateway.as_bytes()]);
+        match self
+            .store
+            .begin(
+                &scope,
+                key,
+                fingerprint,
+                now,
+                now + self.config.idempotency_lock,
+            )
+            .await?
+        {
+            Begin::Started => {}
+            Begin::Replay(id) => {
+                let id: PaymentId = id.parse().map_err(|_| CommerceError::NotFound("payment"))?;
+                return self
+                    .store
+                    .payment(id)
+                    .await?
+                    .ok_or(CommerceError::NotFound("payment"));
+            }
+            Begin::InProgress => return Err(CommerceError::IdempotencyInProgress),
+            Begin::Mismatch => return Err(CommerceError::IdempotencyKeyReused),
+        }
+        let result = async {
+            let payment_id = PaymentId::new();
+            let session = gw
+                .create_payment(PaymentRequest {
+                    payment_id,
+                    order_id,
+                    amount: order.total,
+                    idempotency_key: format!("{order_id}:{}", key.as_str()),
+                    return_url: format!(
+                        "{}/payments/{gateway}/return",
+                        self.config.return_base.trim_end_matches('/')
+                    ),
+                })
+                .await?;
+            let payment = Payment {
+                id: payment_id,
+                order_id,
+                gateway: gateway.to_owned(),
+                reference: session.reference,
+                amount: order.total,
+                status: PaymentStatus::Pending,
+                redirect_url: session.redirect_url,
+                attempts: vec![PaymentAttempt {
+                    at: now,
+                    kind: "created".into(),
+                    detail: "payment started".into(),
+                }],
+                created_at: now,
+                updated_at: now,
+            };
+            self.store.insert_payment(payment.clone()).await?;
+            self.store
+                .complete(&scope, key, payment_id.to_string())
+                .await?;
+            Ok::<_, CommerceError>(payment)
+        }
+        .await;
+        if result.is_err() {
+            let _ = self.store.release(&scope, key).await;
+        }
+        result
+    }
+
+    /// Applies a gateway webhook: the signature and timestamp are checked by
+    /// the gateway, then the event goes through the inbox (each event id at
+    /// most once) and the atomic payment operation.
+    ///
+    /// # Errors
+    /// [`CommerceError::Webhook`] for a bad, missing or stale signature,
+    /// [`CommerceError::UnknownPaymentReference`]; nothing changes.
+    pub async fn handle_webhook(
+        &self,
+        gateway: &str,
+        headers: &BTreeMap<String, String>,
+        body: &[u8],
+    ) -> Result<PaymentOutcome, CommerceError> {
+        let gw = self.gateway(gateway)?;
+        let event = gw.parse_webhook(headers, body, self.clock.now())?;
+        self.apply(Some(event.event_id), event.payment, "webhook")
+            .await
+    }
+
+    /// Handles the buyer's return from the gateway: the parameters only say
+    /// which payment to ask about; the gateway is asked server to server.
+    /// Returns `None` while the gateway still has no result.
+    ///
+    /// # Errors
+    /// [`CommerceError::Gateway`], [`CommerceError::UnknownPaymentReference`].
+    pub async fn handle_return(
+        &self,
+        gateway: &str,
+        params: &BTreeMap<String, String>,
+    ) -> Result<Option<PaymentOutcome>, CommerceError> {
+        let gw = self.gateway(gateway)?;
+        match gw.verify(params).await? {
+            Some(verified) => self.apply(None, verified, "return").await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn apply(
+        &self,
+        event_id: Option<String>,
+        verified: crate::payment::VerifiedPayment,
+        source: &'static str,
+    ) -> Result<PaymentOutcome, CommerceError> {
+        let apply = ApplyPayment {
+            event_id,
+            verified,
+            source,
+            low_stock_threshold: self.config.low_stock_threshold,
+            now: self.clock.now(),
+        };
+        match self.store.apply_payment(apply).await? {
+            Ok(outcome) => Ok(outcome),
+            Err(UnknownPayment) => Err(CommerceError::UnknownPaymentReference),
+        }
+    }
+
+    /// Sends a refund through the payment's gateway, idempotent by `key`
+    /// (job handlers call this for `OrderRefunded`, `OrderCancelled` and
+    /// `PaymentRefundRequired` events, with the event id as key).
+    ///
+    /// # Errors
+    /// [`CommerceError::NotFound`], [`CommerceError::Gateway`].
+    pub async fn send_refund(
+        &self,
+        payment: PaymentId,
+        amount: Money,
+        key: &str,
+    ) -> Result<RefundReceipt, CommerceError> {
+        let payment = self
+            .store
+            .payment(payment)
+            .await?
+            .ok_or(CommerceError::NotFound("payment"))?;
+        let gw = self.gateway(&payment.gateway)?;
+        let receipt = gw.refund(&payment.reference, amount, key).await?;
+        let attempt = PaymentAttempt {
+            at: self.clock.now(),
+            kind: "refund".into(),
+            detail: format!("refunded {amount} ({})", receipt.reference),
+        };
+        self.store.record_attempt(payment.id, attempt).await?;
+        Ok(receipt)
+    }
+}

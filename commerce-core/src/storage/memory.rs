@@ -1,0 +1,1181 @@
+//! [`InMemoryStore`]: the reference backend. One mutex guards the whole state,
+//! so every operation is atomic and concurrent calls are serialised; each
+//! operation checks everything before it changes anything.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    ApplyPayment, AuditSnapshot, AuditStore, BelowReserved, CartChanged, CartStore, CatalogStore,
+    IdempotencyStore, InventoryStore, OrderFilter, OrderStore, OutboxStore, Page, PaymentOutcome,
+    PlaceOrder, PlaceRejection, PromotionStore, RefundRejection, Reservation, StoreError,
+    UnknownPayment, UsageRecord, UsageState, VariantRecord,
+};
+use crate::cart::{Cart, CartOwner};
+use crate::catalog::Sku;
+use crate::idempotency::{Begin, Fingerprint, IdempotencyKey, IdempotencyRecord};
+use crate::ids::{
+    CartId, CategoryId, CustomerId, EventId, OrderId, PaymentId, ProductId, PromotionId, StoreId,
+    VariantId,
+};
+use crate::inventory::{Shortage, Stock, crossed_low_threshold};
+use crate::money::Money;
+use crate::order::{InvalidTransition, Order, OrderEvent, OrderStatus, RefundRecord};
+use crate::outbox::{EventKind, OutboxEvent};
+use crate::payment::{Payment, PaymentAttempt, PaymentStatus};
+use crate::pricing::{Usage, UsageCounts};
+use crate::promotion::Promotion;
+use crate::seller::{Category, Product, SellerStore, Variant};
+
+/// The first order number a new store gives.
+const FIRST_ORDER_NUMBER: u64 = 1001;
+
+#[derive(Debug, Default, Clone)]
+struct State {
+    seller_stores: HashMap<StoreId, SellerStore>,
+    categories: HashMap<CategoryId, Category>,
+    products: HashMap<ProductId, Product>,
+    variants: HashMap<VariantId, Variant>,
+    carts: HashMap<CartId, Cart>,
+    cart_by_owner: HashMap<CartOwner, CartId>,
+    promotions: BTreeMap<PromotionId, Promotion>,
+    usage: Vec<UsageRecord>,
+    orders: HashMap<OrderId, Order>,
+    next_number: u64,
+    reservations: BTreeMap<(OrderId, VariantId), Reservation>,
+    payments: HashMap<PaymentId, Payment>,
+    payment_refs: HashMap<(String, String), PaymentId>,
+    inbox: HashSet<(String, String)>,
+    outbox: Vec<OutboxEvent>,
+    idempotency: HashMap<(String, IdempotencyKey), IdempotencyRecord>,
+}
+
+/// The reference storage backend, in memory. Atomic and safe to share across
+/// threads; fine for tests, demos and embedded use where nothing must survive
+/// a restart.
+#[derive(Debug, Default)]
+pub struct InMemoryStore {
+    state: Mutex<State>,
+}
+
+impl InMemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let mut guard: MutexGuard<'_, State> =
+            self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut guard)
+    }
+}
+
+/// Runs `f` under the lock when the future is first polled (futures stay lazy).
+async fn op<T>(store: &InMemoryStore, f: impl FnOnce(&mut State) -> T) -> Result<T, StoreError> {
+    Ok(store.with(f))
+}
+
+impl State {
+    fn emit(&mut self, kind: EventKind, now: DateTime<Utc>) {
+        self.outbox.push(OutboxEvent::new(kind, now));
+    }
+
+    fn live_usage(&self, promotion: PromotionId, customer: Option<CustomerId>) -> Usage {
+        let mut usage = Usage::default();
+        for r in self
+            .usage
+            .iter()
+            .filter(|r| r.promotion_id == promotion && r.state != UsageState::Released)
+        {
+            usage.total += 1;
+            if customer.is_some() && r.customer_id == customer {
+                usage.by_customer += 1;
+            }
+        }
+        usage
+    }
+
+    fn set_usage(&mut self, order: OrderId, from: UsageState, to: UsageState) {
+        for r in self
+            .usage
+            .iter_mut()
+            .filter(|r| r.order_id == order && r.state == from)
+        {
+            r.state = to;
+        }
+    }
+
+    /// A `LowStock` event when available stock crosses the threshold downward.
+    fn low_stock_check(
+        &mut self,
+        variant: VariantId,
+        before: u32,
+        after: u32,
+        threshold: u32,
+        now: DateTime<Utc>,
+    ) {
+        if !crossed_low_threshold(before, after, threshold) {
+            return;
+        }
+        let Some(v) = self.variants.get(&variant) else {
+            return;
+        };
+        let Some(p) = self.products.get(&v.product_id) else {
+            return;
+        };
+        let Some(s) = self.seller_stores.get(&p.store_id) else {
+            return;
+        };
+        let kind = EventKind::LowStock {
+            variant_id: variant,
+            store_id: s.id,
+            owner_id: s.owner_id,
+            on_hand: after,
+            threshold,
+        };
+        self.emit(kind, now);
+    }
+
+    /// Checks that every unit can be reserved; the shortages otherwise.
+    fn shortages(&self, units: &[(VariantId, u32)]) -> Result<Vec<Shortage>, PlaceRejection> {
+        let mut short = Vec::new();
+        for &(variant_id, requested) in units {
+            let v = self
+                .variants
+                .get(&variant_id)
+                .ok_or(PlaceRejection::Gone("variant"))?;
+            let available = v.stock.available();
+            if available < requested {
+                short.push(Shortage {
+                    variant_id,
+                    requested,
+                    available,
+                });
+            }
+        }
+        Ok(short)
+    }
+
+    /// Checks each promotion's limits for a new hold by `order`.
+    fn usage_check(&self, order: &Order) -> Result<(), PlaceRejection> {
+        for held in &order.promotions {
+            let promo = self
+                .promotions
+                .get(&held.promotion_id)
+                .ok_or(PlaceRejection::Gone("promotion"))?;
+            let usage = self.live_usage(held.promotion_id, order.customer_id);
+            if promo
+                .usage_limit()
+                .is_some_and(|limit| usage.total >= limit)
+            {
+                return Err(PlaceRejection::UsageExhausted(held.promotion_id));
+            }
+            if order.customer_id.is_some()
+                && promo
+                    .per_customer_limit()
+                    .is_some_and(|limit| usage.by_customer >= limit)
+            {
+                return Err(PlaceRejection::CustomerLimitReached(held.promotion_id));
+            }
+        }
+        Ok(())
+    }
+
+    fn place(&mut self, place: PlaceOrder) -> Result<Order, PlaceRejection> {
+        let PlaceOrder {
+            mut order,
+            cart,
+            idempotency,
+            low_stock_threshold,
+        } = place;
+        if let Some((cart_id, version)) = cart
+            && self
+                .carts
+                .get(&cart_id)
+                .is_none_or(|c| c.version != version)
+        {
+            return Err(PlaceRejection::CartChanged);
+        }
+        let units = order.units();
+        let short = self.shortages(&units)?;
+        if !short.is_empty() {
+            return Err(PlaceRejection::InsufficientStock(short));
+        }
+        self.usage_check(&order)?;
+
+        // Every check passed: change everything.
+        let now = order.created_at;
+        for &(variant_id, n) in &units {
+            let (before, after) = match self.variants.get_mut(&variant_id) {
+                Some(v) => {
+                    let before = v.stock.available();
+                    v.stock.reserved += n;
+                    (before, v.stock.available())
+                }
+                None => continue,
+            };
+            self.reservations.insert(
+                (order.id, variant_id),
+                Reservation {
+                    order_id: order.id,
+                    variant_id,
+                    quantity: n,
+                    expires_at: order.reservation_expires_at,
+                },
+            );
+            self.low_stock_check(variant_id, before, after, low_stock_threshold, now);
+        }
+        for held in &order.promotions {
+            self.usage.push(UsageRecord {
+                promotion_id: held.promotion_id,
+                order_id: order.id,
+                customer_id: order.customer_id,
+                state: UsageState::Reserved,
+            });
+        }
+        self.next_number = self.next_number.max(FIRST_ORDER_NUMBER - 1) + 1;
+        order.number = self.next_number;
+        order.status = OrderStatus::PendingPayment;
+        if let Some((cart_id, _)) = cart
+            && let Some(c) = self.carts.get_mut(&cart_id)
+        {
+            c.lines.clear();
+            c.codes.clear();
+            c.version += 1;
+            c.updated_at = now;
+        }
+        if let Some((scope, key)) = idempotency
+            && let Some(rec) = self.idempotency.get_mut(&(scope, key))
+        {
+            rec.response = Some(order.id.to_string());
+        }
+        self.emit(EventKind::OrderPlaced { order_id: order.id }, now);
+        self.orders.insert(order.id, order.clone());
+        Ok(order)
+    }
+
+    fn release_reservations(&mut self, order: OrderId) {
+        let keys: Vec<_> = self
+            .reservations
+            .range((order, VariantId::from_u128(0))..)
+            .take_while(|(k, _)| k.0 == order)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in keys {
+            if let Some(r) = self.reservations.remove(&key)
+                && let Some(v) = self.variants.get_mut(&r.variant_id)
+            {
+                v.stock.reserved -= r.quantity;
+            }
+        }
+    }
+
+    /// Sells the reserved units: `on_hand -= n`, `reserved -= n`.
+    fn commit_reservations(&mut self, order: OrderId) {
+        let keys: Vec<_> = self
+            .reservations
+            .range((order, VariantId::from_u128(0))..)
+            .take_while(|(k, _)| k.0 == order)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in keys {
+            if let Some(r) = self.reservations.remove(&key)
+                && let Some(v) = self.variants.get_mut(&r.variant_id)
+            {
+                v.stock.reserved -= r.quantity;
+                v.stock.on_hand -= r.quantity;
+            }
+        }
+    }
+
+    fn log(&mut self, payment: PaymentId, at: DateTime<Utc>, kind: &str, detail: String) {
+        if let Some(p) = self.payments.get_mut(&payment) {
+            p.attempts.push(PaymentAttempt {
+                at,
+                kind: kind.to_owned(),
+                detail,
+            });
+            p.updated_at = at;
+        }
+    }
+
+    fn refund_required(
+        &mut self,
+        payment: &Payment,
+        now: DateTime<Utc>,
+        source: &str,
+    ) -> PaymentOutcome {
+        if let Some(p) = self.payments.get_mut(&payment.id) {
+            p.status = PaymentStatus::RefundRequired;
+        }
+        self.log(
+            payment.id,
+            now,
+            source,
+            "captured but the order cannot take it: refund required".into(),
+        );
+        let kind = EventKind::PaymentRefundRequired {
+            order_id: payment.order_id,
+            payment_id: payment.id,
+            amount: payment.amount,
+        };
+        self.emit(kind, now);
+        PaymentOutcome::RefundRequired
+    }
+
+    fn apply(&mut self, apply: ApplyPayment) -> Result<PaymentOutcome, UnknownPayment> {
+        let ApplyPayment {
+            event_id,
+            verified,
+            source,
+            low_stock_threshold,
+            now,
+        } = apply;
+        let gateway = verified.gateway().to_owned();
+        if let Some(id) = &event_id
+            && self.inbox.contains(&(gateway.clone(), id.clone()))
+        {
+            return Ok(PaymentOutcome::AlreadyApplied);
+        }
+        let payment_id = *self
+            .payment_refs
+            .get(&(gateway.clone(), verified.reference().to_owned()))
+            .ok_or(UnknownPayment)?;
+        let payment = self
+            .payments
+            .get(&payment_id)
+            .cloned()
+            .ok_or(UnknownPayment)?;
+        if let Some(id) = event_id {
+            self.inbox.insert((gateway, id));
+        }
+        let Some(order) = self.orders.get(&payment.order_id).cloned() else {
+            return Err(UnknownPayment);
+        };
+
+        match (payment.status, verified.succeeded()) {
+            (
+                PaymentStatus::Succeeded | PaymentStatus::RefundRequired | PaymentStatus::Mismatch,
+                _,
+            )
+            | (PaymentStatus::Failed | PaymentStatus::Voided, false) => {
+                return Ok(PaymentOutcome::AlreadyApplied);
+            }
+            (PaymentStatus::Pending, false) => {
+                if let Some(p) = self.payments.get_mut(&payment_id) {
+                    p.status = PaymentStatus::Failed;
+                }
+                self.log(payment_id, now, source, "declined".into());
+                return Ok(PaymentOutcome::Declined);
+            }
+            (PaymentStatus::Voided, true) => return Ok(self.refund_required(&payment, now, source)),
+            (PaymentStatus::Pending | PaymentStatus::Failed, true) => {}
+        }
+
+        if verified.amount() != order.total {
+            if let Some(p) = self.payments.get_mut(&payment_id) {
+                p.status = PaymentStatus::Mismatch;
+            }
+            let detail = format!(
+                "gateway reported {}, order total is {}",
+                verified.amount(),
+                order.total
+            );
+            self.log(payment_id, now, source, detail);
+            return Ok(PaymentOutcome::AmountMismatch {
+                expected: order.total,
+                received: verified.amount(),
+            });
+        }
+
+        match order.status {
+            OrderStatus::PendingPayment => self.commit_reservations(order.id),
+            OrderStatus::Expired => {
+                // A late payment: sell again if the stock and the promotion limits allow.
+                let units = order.units();
+                let can_reserve = matches!(self.shortages(&units), Ok(s) if s.is_empty())
+                    && self.usage_check(&order).is_ok();
+                if !can_reserve {
+                    return Ok(self.refund_required(&payment, now, source));
+                }
+                for &(variant_id, n) in &units {
+                    if let Some(v) = self.variants.get_mut(&variant_id) {
+                        let before = v.stock.available();
+                        v.stock.on_hand -= n;
+                        let after = v.stock.available();
+                        self.low_stock_check(variant_id, before, after, low_stock_threshold, now);
+                    }
+                }
+                self.set_usage(order.id, UsageState::Released, UsageState::Committed);
+            }
+            _ => return Ok(self.refund_required(&payment, now, source)),
+        }
+        self.set_usage(order.id, UsageState::Reserved, UsageState::Committed);
+        let Some(o) = self.orders.get_mut(&order.id) else {
+            return Err(UnknownPayment);
+        };
+        o.status = OrderStatus::Paid;
+        o.paid_by = Some(payment_id);
+        o.captured = order.total;
+        o.updated_at = now;
+        let paid = o.clone();
+        if let Some(p) = self.payments.get_mut(&payment_id) {
+            p.status = PaymentStatus::Succeeded;
+        }
+        self.log(payment_id, now, source, "captured; order paid".into());
+        let others: Vec<PaymentId> = self
+            .payments
+            .values()
+            .filter(|p| {
+                p.order_id == order.id && p.id != payment_id && p.status == PaymentStatus::Pending
+            })
+            .map(|p| p.id)
+            .collect();
+        for other in others {
+            if let Some(p) = self.payments.get_mut(&other) {
+                p.status = PaymentStatus::Voided;
+            }
+            self.log(
+                other,
+                now,
+                source,
+                "voided: the order was paid by another payment".into(),
+            );
+        }
+        self.emit(
+            EventKind::OrderPaid {
+                order_id: order.id,
+                payment_id,
+            },
+            now,
+        );
+        Ok(PaymentOutcome::Paid(Box::new(paid)))
+    }
+
+    fn cancel(
+        &mut self,
+        id: OrderId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Order, InvalidTransition>, StoreError> {
+        let order = self
+            .orders
+            .get(&id)
+            .cloned()
+            .ok_or(StoreError::NotFound("order"))?;
+        let next = match order.status.transition(OrderEvent::Cancel) {
+            Ok(next) => next,
+            Err(e) => return Ok(Err(e)),
+        };
+        let mut refund = None;
+        if order.status == OrderStatus::PendingPayment {
+            self.release_reservations(id);
+            self.set_usage(id, UsageState::Reserved, UsageState::Released);
+            let pending: Vec<PaymentId> = self
+                .payments
+                .values()
+                .filter(|p| p.order_id == id && p.status == PaymentStatus::Pending)
+                .map(|p| p.id)
+                .collect();
+            for p in pending {
+                if let Some(pay) = self.payments.get_mut(&p) {
+                    pay.status = PaymentStatus::Voided;
+                }
+                self.log(p, now, "cancel", "voided: the order was cancelled".into());
+            }
+        } else {
+            for (variant_id, n) in order.units() {
+                if let Some(v) = self.variants.get_mut(&variant_id) {
+                    v.stock.on_hand += n;
+                }
+            }
+            self.set_usage(id, UsageState::Committed, UsageState::Released);
+            let left = order.refundable().map_err(|e| StoreError::Backend {
+                message: e.to_string(),
+                retryable: false,
+            })?;
+            if left.is_positive()
+                && let Some(payment_id) = order.paid_by
+            {
+                refund = Some(left);
+                if let Some(o) = self.orders.get_mut(&id) {
+                    o.refunds.push(RefundRecord {
+                        amount: left,
+                        payment_id,
+                        reason: reason.to_owned(),
+                        created_at: now,
+                    });
+                }
+            }
+        }
+        let Some(o) = self.orders.get_mut(&id) else {
+            return Err(StoreError::NotFound("order"));
+        };
+        o.status = next;
+        o.updated_at = now;
+        let cancelled = o.clone();
+        self.emit(
+            EventKind::OrderCancelled {
+                order_id: id,
+                refund,
+            },
+            now,
+        );
+        Ok(Ok(cancelled))
+    }
+
+    fn expire(&mut self, now: DateTime<Utc>, limit: u32) -> Vec<OrderId> {
+        let mut due: Vec<(DateTime<Utc>, OrderId)> = self
+            .orders
+            .values()
+            .filter(|o| o.status == OrderStatus::PendingPayment && o.reservation_expires_at <= now)
+            .map(|o| (o.reservation_expires_at, o.id))
+            .collect();
+        due.sort();
+        due.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        for &(_, id) in &due {
+            self.release_reservations(id);
+            self.set_usage(id, UsageState::Reserved, UsageState::Released);
+            if let Some(o) = self.orders.get_mut(&id) {
+                o.status = OrderStatus::Expired;
+                o.updated_at = now;
+            }
+            self.emit(EventKind::OrderExpired { order_id: id }, now);
+        }
+        due.into_iter().map(|(_, id)| id).collect()
+    }
+
+    fn step(
+        &mut self,
+        id: OrderId,
+        event: OrderEvent,
+        now: DateTime<Utc>,
+        tracking: Option<String>,
+    ) -> Result<Result<Order, InvalidTransition>, StoreError> {
+        let o = self
+            .orders
+            .get_mut(&id)
+            .ok_or(StoreError::NotFound("order"))?;
+        let next = match o.status.transition(event) {
+            Ok(next) => next,
+            Err(e) => return Ok(Err(e)),
+        };
+        o.status = next;
+        o.updated_at = now;
+        if tracking.is_some() {
+            o.tracking = tracking;
+        }
+        let order = o.clone();
+        let kind = match event {
+            OrderEvent::Ship => EventKind::OrderShipped { order_id: id },
+            _ => EventKind::OrderDelivered { order_id: id },
+        };
+        self.emit(kind, now);
+        Ok(Ok(order))
+    }
+
+    fn refund(
+        &mut self,
+        id: OrderId,
+        amount: Money,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Order, RefundRejection>, StoreError> {
+        let order = self
+            .orders
+            .get(&id)
+            .cloned()
+            .ok_or(StoreError::NotFound("order"))?;
+        if !amount.is_positive() || amount.currency() != order.currency {
+            return Ok(Err(RefundRejection::InvalidAmount));
+        }
+        let refundable = order.refundable().map_err(|e| StoreError::Backend {
+            message: e.to_string(),
+            retryable: false,
+        })?;
+        let event = if amount == refundable {
+            OrderEvent::RefundFull
+        } else {
+            OrderEvent::RefundPartial
+        };
+        let next = match order.status.transition(event) {
+            Ok(next) => next,
+            Err(e) => return Ok(Err(e.into())),
+        };
+        if amount > refundable {
+            return Ok(Err(RefundRejection::ExceedsCaptured {
+                requested: amount,
+                refundable,
+            }));
+        }
+        let Some(payment_id) = order.paid_by else {
+            return Ok(Err(RefundRejection::InvalidTransition(InvalidTransition {
+                from: order.status,
+                event,
+            })));
+        };
+        let Some(o) = self.orders.get_mut(&id) else {
+            return Err(StoreError::NotFound("order"));
+        };
+        o.refunds.push(RefundRecord {
+            amount,
+            payment_id,
+            reason: reason.to_owned(),
+            created_at: now,
+        });
+        o.status = next;
+        o.updated_at = now;
+        let refunded = o.clone();
+        self.emit(
+            EventKind::OrderRefunded {
+                order_id: id,
+                amount,
+            },
+            now,
+        );
+        Ok(Ok(refunded))
+    }
+}
+
+impl CatalogStore for InMemoryStore {
+    async fn put_seller_store(&self, store: SellerStore) -> Result<(), StoreError> {
+        self.with(|s| {
+            if s.seller_stores
+                .values()
+                .any(|o| o.slug == store.slug && o.id != store.id)
+            {
+                return Err(StoreError::Duplicate { what: "store slug" });
+            }
+            s.seller_stores.insert(store.id, store);
+            Ok(())
+        })
+    }
+
+    fn seller_store(
+        &self,
+        id: StoreId,
+    ) -> impl Future<Output = Result<Option<SellerStore>, StoreError>> + Send {
+        op(self, move |s| s.seller_stores.get(&id).cloned())
+    }
+
+    async fn put_category(&self, category: Category) -> Result<(), StoreError> {
+        self.with(|s| {
+            if s.categories
+                .values()
+                .any(|o| o.slug == category.slug && o.id != category.id)
+            {
+                return Err(StoreError::Duplicate {
+                    what: "category slug",
+                });
+            }
+            s.categories.insert(category.id, category);
+            Ok(())
+        })
+    }
+
+    fn categories(&self) -> impl Future<Output = Result<Vec<Category>, StoreError>> + Send {
+        op(self, |s| {
+            let mut all: Vec<Category> = s.categories.values().cloned().collect();
+            all.sort_by_key(|c| c.id);
+            all
+        })
+    }
+
+    async fn put_product(
+        &self,
+        product: Product,
+        variants: Vec<Variant>,
+    ) -> Result<(), StoreError> {
+        self.with(|s| {
+            let mut skus: HashSet<&Sku> = HashSet::new();
+            for v in &variants {
+                if !skus.insert(&v.sku)
+                    || s.variants.values().any(|o| o.sku == v.sku && o.id != v.id)
+                {
+                    return Err(StoreError::Duplicate { what: "sku" });
+                }
+            }
+            for mut v in variants {
+                if let Some(existing) = s.variants.get(&v.id) {
+                    v.stock = existing.stock;
+                }
+                v.product_id = product.id;
+                s.variants.insert(v.id, v);
+            }
+            s.products.insert(product.id, product);
+            Ok(())
+        })
+    }
+
+    fn product(
+        &self,
+        id: ProductId,
+    ) -> impl Future<Output = Result<Option<(Product, Vec<Variant>)>, StoreError>> + Send {
+        op(self, move |s| {
+            s.products.get(&id).map(|p| {
+                let mut vs: Vec<Variant> = s
+                    .variants
+                    .values()
+                    .filter(|v| v.product_id == id)
+                    .cloned()
+                    .collect();
+                vs.sort_by(|a, b| a.sku.cmp(&b.sku));
+                (p.clone(), vs)
+            })
+        })
+    }
+
+    fn variants(
+        &self,
+        ids: &[VariantId],
+    ) -> impl Future<Output = Result<Vec<VariantRecord>, StoreError>> + Send {
+        let ids = ids.to_vec();
+        op(self, move |s| {
+            ids.iter()
+                .filter_map(|id| {
+                    let variant = s.variants.get(id)?.clone();
+                    let product = s.products.get(&variant.product_id)?.clone();
+                    Some(VariantRecord { variant, product })
+                })
+                .collect()
+        })
+    }
+}
+
+impl InventoryStore for InMemoryStore {
+    fn stock(
+        &self,
+        variant: VariantId,
+    ) -> impl Future<Output = Result<Option<Stock>, StoreError>> + Send {
+        op(self, move |s| s.variants.get(&variant).map(|v| v.stock))
+    }
+
+    async fn set_on_hand(
+        &self,
+        variant: VariantId,
+        on_hand: u32,
+        low_threshold: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(Stock, Stock), BelowReserved>, StoreError> {
+        self.with(|s| {
+            let v = s
+                .variants
+                .get_mut(&variant)
+                .ok_or(StoreError::NotFound("variant"))?;
+            let before = v.stock;
+            if on_hand < before.reserved {
+                return Ok(Err(BelowReserved {
+                    reserved: before.reserved,
+                }));
+            }
+            v.stock.on_hand = on_hand;
+            let after = v.stock;
+            s.low_stock_check(
+                variant,
+                before.available(),
+                after.available(),
+                low_threshold,
+                now,
+            );
+            Ok(Ok((before, after)))
+        })
+    }
+}
+
+impl CartStore for InMemoryStore {
+    fn cart_of(
+        &self,
+        owner: &CartOwner,
+    ) -> impl Future<Output = Result<Option<Cart>, StoreError>> + Send {
+        let owner = owner.clone();
+        op(self, move |s| {
+            s.cart_by_owner
+                .get(&owner)
+                .and_then(|id| s.carts.get(id))
+                .cloned()
+        })
+    }
+
+    fn save_cart(
+        &self,
+        cart: Cart,
+    ) -> impl Future<Output = Result<Result<Cart, CartChanged>, StoreError>> + Send {
+        op(self, move |s| save(s, cart))
+    }
+
+    fn merge_carts(
+        &self,
+        into: Cart,
+        guest: CartId,
+        guest_version: u64,
+    ) -> impl Future<Output = Result<Result<Cart, CartChanged>, StoreError>> + Send {
+        op(self, move |s| {
+            if s.carts
+                .get(&guest)
+                .is_none_or(|g| g.version != guest_version)
+            {
+                return Err(CartChanged);
+            }
+            let saved = save(s, into)?;
+            if let Some(g) = s.carts.remove(&guest) {
+                s.cart_by_owner.remove(&g.owner);
+            }
+            Ok(saved)
+        })
+    }
+}
+
+fn save(s: &mut State, mut cart: Cart) -> Result<Cart, CartChanged> {
+    match s.carts.get(&cart.id) {
+        Some(stored) if stored.version != cart.version || stored.owner != cart.owner => {
+            return Err(CartChanged);
+        }
+        Some(_) => {}
+        None if s.cart_by_owner.contains_key(&cart.owner) => return Err(CartChanged),
+        None => {}
+    }
+    cart.version += 1;
+    s.cart_by_owner.insert(cart.owner.clone(), cart.id);
+    s.carts.insert(cart.id, cart.clone());
+    Ok(cart)
+}
+
+impl PromotionStore for InMemoryStore {
+    async fn put_promotion(&self, promotion: Promotion) -> Result<(), StoreError> {
+        self.with(|s| {
+            if let Some(code) = promotion.code()
+                && s.promotions
+                    .values()
+                    .any(|p| p.code() == Some(code) && p.id() != promotion.id())
+            {
+                return Err(StoreError::Duplicate {
+                    what: "promotion code",
+                });
+            }
+            s.promotions.insert(promotion.id(), promotion);
+            Ok(())
+        })
+    }
+
+    fn delete_promotion(
+        &self,
+        id: PromotionId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        op(self, move |s| s.promotions.remove(&id).is_some())
+    }
+
+    fn promotions(&self) -> impl Future<Output = Result<Vec<Promotion>, StoreError>> + Send {
+        op(self, |s| s.promotions.values().cloned().collect())
+    }
+
+    fn usage(
+        &self,
+        promotions: &[PromotionId],
+        customer: Option<CustomerId>,
+    ) -> impl Future<Output = Result<UsageCounts, StoreError>> + Send {
+        let ids = promotions.to_vec();
+        op(self, move |s| {
+            let mut counts = UsageCounts::new();
+            for id in ids {
+                counts.insert(id, s.live_usage(id, customer));
+            }
+            counts
+        })
+    }
+}
+
+impl OrderStore for InMemoryStore {
+    fn place_order(
+        &self,
+        place: PlaceOrder,
+    ) -> impl Future<Output = Result<Result<Order, PlaceRejection>, StoreError>> + Send {
+        op(self, move |s| s.place(place))
+    }
+
+    fn order(&self, id: OrderId) -> impl Future<Output = Result<Option<Order>, StoreError>> + Send {
+        op(self, move |s| s.orders.get(&id).cloned())
+    }
+
+    fn orders(
+        &self,
+        filter: OrderFilter,
+        page: u32,
+        per_page: u32,
+    ) -> impl Future<Output = Result<Page<Order>, StoreError>> + Send {
+        op(self, move |s| {
+            let mut all: Vec<&Order> = s
+                .orders
+                .values()
+                .filter(|o| filter.customer_id.is_none_or(|c| o.customer_id == Some(c)))
+                .filter(|o| filter.status.is_none_or(|st| o.status == st))
+                .filter(|o| {
+                    filter
+                        .store_id
+                        .is_none_or(|st| o.lines.iter().any(|l| l.store_id == st))
+                })
+                .collect();
+            all.sort_by(|a, b| {
+                b.created_at
+                    .cmp(&a.created_at)
+                    .then(b.number.cmp(&a.number))
+            });
+            let per_page = per_page.clamp(1, 100);
+            let page = page.max(1);
+            let skip =
+                usize::try_from(u64::from(page - 1) * u64::from(per_page)).unwrap_or(usize::MAX);
+            let items = all
+                .iter()
+                .skip(skip)
+                .take(per_page as usize)
+                .map(|o| (*o).clone())
+                .collect();
+            Page {
+                items,
+                page,
+                per_page,
+                total: all.len() as u64,
+            }
+        })
+    }
+
+    async fn insert_payment(&self, payment: Payment) -> Result<(), StoreError> {
+        self.with(|s| {
+            let key = (payment.gateway.clone(), payment.reference.clone());
+            if s.payment_refs.get(&key).is_some_and(|id| *id != payment.id) {
+                return Err(StoreError::Duplicate {
+                    what: "payment reference",
+                });
+            }
+            s.payment_refs.insert(key, payment.id);
+            s.payments.insert(payment.id, payment);
+            Ok(())
+        })
+    }
+
+    fn payment(
+        &self,
+        id: PaymentId,
+    ) -> impl Future<Output = Result<Option<Payment>, StoreError>> + Send {
+        op(self, move |s| s.payments.get(&id).cloned())
+    }
+
+    fn payment_by_reference(
+        &self,
+        gateway: &str,
+        reference: &str,
+    ) -> impl Future<Output = Result<Option<Payment>, StoreError>> + Send {
+        let key = (gateway.to_owned(), reference.to_owned());
+        op(self, move |s| {
+            s.payment_refs
+                .get(&key)
+                .and_then(|id| s.payments.get(id))
+                .cloned()
+        })
+    }
+
+    fn payments_of(
+        &self,
+        order: OrderId,
+    ) -> impl Future<Output = Result<Vec<Payment>, StoreError>> + Send {
+        op(self, move |s| {
+            let mut all: Vec<Payment> = s
+                .payments
+                .values()
+                .filter(|p| p.order_id == order)
+                .cloned()
+                .collect();
+            all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+            all
+        })
+    }
+
+    async fn record_attempt(
+        &self,
+        payment: PaymentId,
+        attempt: PaymentAttempt,
+    ) -> Result<(), StoreError> {
+        self.with(|s| {
+            let p = s
+                .payments
+                .get_mut(&payment)
+                .ok_or(StoreError::NotFound("payment"))?;
+            p.updated_at = attempt.at;
+            p.attempts.push(attempt);
+            Ok(())
+        })
+    }
+
+    fn apply_payment(
+        &self,
+        apply: ApplyPayment,
+    ) -> impl Future<Output = Result<Result<PaymentOutcome, UnknownPayment>, StoreError>> + Send
+    {
+        op(self, move |s| s.apply(apply))
+    }
+
+    async fn cancel_order(
+        &self,
+        id: OrderId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Order, InvalidTransition>, StoreError> {
+        let reason = reason.to_owned();
+        self.with(|s| s.cancel(id, &reason, now))
+    }
+
+    fn expire_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<OrderId>, StoreError>> + Send {
+        op(self, move |s| s.expire(now, limit))
+    }
+
+    async fn ship(
+        &self,
+        id: OrderId,
+        tracking: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Order, InvalidTransition>, StoreError> {
+        self.with(|s| s.step(id, OrderEvent::Ship, now, tracking))
+    }
+
+    async fn deliver(
+        &self,
+        id: OrderId,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Order, InvalidTransition>, StoreError> {
+        self.with(|s| s.step(id, OrderEvent::Deliver, now, None))
+    }
+
+    async fn refund(
+        &self,
+        id: OrderId,
+        amount: Money,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Order, RefundRejection>, StoreError> {
+        let reason = reason.to_owned();
+        self.with(|s| s.refund(id, amount, &reason, now))
+    }
+}
+
+impl OutboxStore for InMemoryStore {
+    fn pending_events(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<OutboxEvent>, StoreError>> + Send {
+        op(self, move |s| {
+            s.outbox
+                .iter()
+                .filter(|e| e.relayed_at.is_none())
+                .take(limit as usize)
+                .cloned()
+                .collect()
+        })
+    }
+
+    fn mark_relayed(
+        &self,
+        ids: &[EventId],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let ids: HashSet<EventId> = ids.iter().copied().collect();
+        op(self, move |s| {
+            for e in s
+                .outbox
+                .iter_mut()
+                .filter(|e| ids.contains(&e.id) && e.relayed_at.is_none())
+            {
+                e.relayed_at = Some(now);
+            }
+        })
+    }
+}
+
+impl IdempotencyStore for InMemoryStore {
+    fn begin(
+        &self,
+        scope: &str,
+        key: &IdempotencyKey,
+        fingerprint: Fingerprint,
+        now: DateTime<Utc>,
+        lock_until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Begin, StoreError>> + Send {
+        let id = (scope.to_owned(), key.clone());
+        op(self, move |s| match s.idempotency.get_mut(&id) {
+            Some(rec) => {
+                let begin = rec.begin(fingerprint, now);
+                if begin == Begin::Started {
+                    rec.locked_until = lock_until;
+                }
+                begin
+            }
+            None => {
+                let rec = IdempotencyRecord {
+                    scope: id.0.clone(),
+                    key: id.1.clone(),
+                    fingerprint,
+                    response: None,
+                    locked_until: lock_until,
+                    created_at: now,
+                };
+                s.idempotency.insert(id, rec);
+                Begin::Started
+            }
+        })
+    }
+
+    fn complete(
+        &self,
+        scope: &str,
+        key: &IdempotencyKey,
+        response: String,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let id = (scope.to_owned(), key.clone());
+        op(self, move |s| {
+            if let Some(rec) = s.idempotency.get_mut(&id) {
+                rec.response = Some(response);
+            }
+        })
+    }
+
+    fn release(
+        &self,
+        scope: &str,
+        key: &IdempotencyKey,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let id = (scope.to_owned(), key.clone());
+        op(self, move |s| {
+            if s.idempotency.get(&id).is_some_and(|r| r.response.is_none()) {
+                s.idempotency.remove(&id);
+            }
+        })
+    }
+
+    fn prune(&self, before: DateTime<Utc>) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        op(self, move |s| {
+            let n = s.idempotency.len();
+            s.idempotency.retain(|_, r| r.created_at >= before);
+            (n - s.idempotency.len()) as u64
+        })
+    }
+}
+
+impl AuditStore for InMemoryStore {
+    fn audit(&self) -> impl Future<Output = Result<AuditSnapshot, StoreError>> + Send {
+        op(self, |s| AuditSnapshot {
+            stock: s.variants.values().map(|v| (v.id, v.stock)).collect(),
+            reservations: s.reservations.values().cloned().collect(),
+            orders: s.orders.values().cloned().collect(),
+            payments: s.payments.values().cloned().collect(),
+            usage: s.usage.clone(),
+            promotions: s.promotions.values().cloned().collect(),
+            events: s.outbox.clone(),
+        })
+    }
+}

@@ -1,0 +1,582 @@
+//! Storage: small traits, one per aggregate, whose methods are whole
+//! operations with a stated contract — never transaction handles.
+//!
+//! Every method returns `impl Future<Output = Result<T, StoreError>> + Send`.
+//! [`StoreError`] is for infrastructure failures only; an operation that can
+//! be refused for a domain reason (not enough stock, a used-up coupon, a
+//! forbidden transition) returns `Result<Result<T, Rejection>, StoreError>`,
+//! so callers can never confuse "the database is down" with "sold out".
+//!
+//! [`InMemoryStore`] is the reference backend; `commerce-sqlx` provides
+//! SQLite and PostgreSQL. The conformance suite (feature `testkit`) runs the
+//! same tests, races included, against each of them.
+
+mod memory;
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use memory::InMemoryStore;
+
+use crate::cart::{Cart, CartOwner};
+use crate::idempotency::{Begin, Fingerprint, IdempotencyKey};
+use crate::ids::{
+    CartId, CustomerId, OrderId, PaymentId, ProductId, PromotionId, StoreId, VariantId,
+};
+use crate::inventory::{Shortage, Stock};
+use crate::money::Money;
+use crate::order::{InvalidTransition, Order, OrderStatus};
+use crate::outbox::OutboxEvent;
+use crate::payment::{Payment, PaymentAttempt, VerifiedPayment};
+use crate::pricing::UsageCounts;
+use crate::promotion::Promotion;
+use crate::seller::{Category, Product, SellerStore, Variant};
+
+/// An infrastructure failure: the backend could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A record the operation needs does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A uniqueness rule refused the write (`what` names the rule: `email`, `sku`, ...).
+    #[error("{what} already exists")]
+    Duplicate {
+        /// The rule.
+        what: &'static str,
+    },
+    /// The backend failed; `retryable` when trying again may work (lost
+    /// connection, serialization failure, busy database).
+    #[error("storage backend: {message}")]
+    Backend {
+        /// For logs, never for users.
+        message: String,
+        /// Whether a retry may succeed.
+        retryable: bool,
+    },
+}
+
+/// A page of results.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// 1-based page number.
+    pub page: u32,
+    /// Items per page.
+    pub per_page: u32,
+    /// Items across all pages.
+    pub total: u64,
+}
+
+/// A variant with what a cart and checkout need from its product.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VariantRecord {
+    /// The variant, with its stock.
+    pub variant: Variant,
+    /// Its product.
+    pub product: Product,
+}
+
+/// Catalog: seller stores, categories, products and variants.
+///
+/// # Contract
+/// - `put_*` insert or replace whole records; `put_product` writes a product
+///   and all its variants at once (variants not listed are left alone).
+/// - SKUs and store/category slugs are unique: a clash is
+///   [`StoreError::Duplicate`] and writes nothing.
+/// - `put_product` sets a new variant's stock as given, but never changes the
+///   stock of an existing variant (stock moves only through
+///   [`InventoryStore`] and orders).
+pub trait CatalogStore: Send + Sync {
+    /// Inserts or replaces a seller store.
+    fn put_seller_store(
+        &self,
+        store: SellerStore,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A seller store.
+    fn seller_store(
+        &self,
+        id: StoreId,
+    ) -> impl Future<Output = Result<Option<SellerStore>, StoreError>> + Send;
+    /// Inserts or replaces a category.
+    fn put_category(
+        &self,
+        category: Category,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Every category.
+    fn categories(&self) -> impl Future<Output = Result<Vec<Category>, StoreError>> + Send;
+    /// Inserts or replaces a product and its listed variants.
+    fn put_product(
+        &self,
+        product: Product,
+        variants: Vec<Variant>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A product (soft-deleted ones too) with its variants.
+    fn product(
+        &self,
+        id: ProductId,
+    ) -> impl Future<Output = Result<Option<(Product, Vec<Variant>)>, StoreError>> + Send;
+    /// Variants with their products; unknown ids are left out.
+    fn variants(
+        &self,
+        ids: &[VariantId],
+    ) -> impl Future<Output = Result<Vec<VariantRecord>, StoreError>> + Send;
+}
+
+/// A refused stock change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("on hand cannot go below the {reserved} units reserved by pending orders")]
+pub struct BelowReserved {
+    /// Units reserved now.
+    pub reserved: u32,
+}
+
+/// Stock levels.
+///
+/// # Contract
+/// - `set_on_hand` is atomic: it refuses a level below `reserved`
+///   ([`BelowReserved`]) and, when the change takes the *available* stock
+///   across `low_threshold` downward (from above it to at or below it),
+///   writes one `LowStock` outbox event in the same operation (I5).
+///   Checkout does the same for the stock it reserves.
+pub trait InventoryStore: Send + Sync {
+    /// A variant's stock.
+    fn stock(
+        &self,
+        variant: VariantId,
+    ) -> impl Future<Output = Result<Option<Stock>, StoreError>> + Send;
+    /// Sets `on_hand`; returns the stock before and after.
+    fn set_on_hand(
+        &self,
+        variant: VariantId,
+        on_hand: u32,
+        low_threshold: u32,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Result<(Stock, Stock), BelowReserved>, StoreError>> + Send;
+}
+
+/// A cart changed since it was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the cart changed meanwhile; read it again")]
+pub struct CartChanged;
+
+/// Carts.
+///
+/// # Contract
+/// - An owner has at most one cart.
+/// - `save_cart` is a compare-and-set on `version`: it succeeds only when the
+///   stored cart has the given cart's `version` (or, for a new cart, there is
+///   none), and stores it with `version + 1`. Otherwise [`CartChanged`].
+/// - `merge_carts` saves the account cart and deletes the guest cart in one
+///   atomic step, with the same check on both versions.
+pub trait CartStore: Send + Sync {
+    /// The owner's cart.
+    fn cart_of(
+        &self,
+        owner: &CartOwner,
+    ) -> impl Future<Output = Result<Option<Cart>, StoreError>> + Send;
+    /// Saves a cart (compare-and-set on `version`); returns it as stored.
+    fn save_cart(
+        &self,
+        cart: Cart,
+    ) -> impl Future<Output = Result<Result<Cart, CartChanged>, StoreError>> + Send;
+    /// Saves `into` and deletes `guest` (at `guest_version`) atomically.
+    fn merge_carts(
+        &self,
+        into: Cart,
+        guest: CartId,
+        guest_version: u64,
+    ) -> impl Future<Output = Result<Result<Cart, CartChanged>, StoreError>> + Send;
+}
+
+/// How a promotion is held by an order (I3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageState {
+    /// Held by a pending order.
+    Reserved,
+    /// Held by a paid order.
+    Committed,
+    /// Given back (cancel, expiry).
+    Released,
+}
+
+/// One order's hold on one promotion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageRecord {
+    /// The promotion.
+    pub promotion_id: PromotionId,
+    /// The order.
+    pub order_id: OrderId,
+    /// The customer, when signed in.
+    pub customer_id: Option<CustomerId>,
+    /// Held or released.
+    pub state: UsageState,
+}
+
+/// Promotions and their usage.
+///
+/// # Contract
+/// - `usage` counts live holds (reserved or committed), in all and by the customer.
+pub trait PromotionStore: Send + Sync {
+    /// Inserts or replaces a promotion.
+    fn put_promotion(
+        &self,
+        promotion: Promotion,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Deletes a promotion (orders keep their snapshots); `false` if absent.
+    fn delete_promotion(
+        &self,
+        id: PromotionId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Every promotion.
+    fn promotions(&self) -> impl Future<Output = Result<Vec<Promotion>, StoreError>> + Send;
+    /// Live usage of the given promotions.
+    fn usage(
+        &self,
+        promotions: &[PromotionId],
+        customer: Option<CustomerId>,
+    ) -> impl Future<Output = Result<UsageCounts, StoreError>> + Send;
+}
+
+/// What checkout asks the store to do in one atomic operation.
+#[derive(Debug, Clone)]
+pub struct PlaceOrder {
+    /// The order to write (status `pending_payment`; its `number` is given by the store).
+    pub order: Order,
+    /// The cart to empty, at the version that was priced.
+    pub cart: Option<(CartId, u64)>,
+    /// The idempotency key to complete with the order id.
+    pub idempotency: Option<(String, IdempotencyKey)>,
+    /// A `LowStock` event is written for each variant whose available stock
+    /// this order takes from above the threshold to at or below it.
+    pub low_stock_threshold: u32,
+}
+
+/// Why a checkout was refused by the store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlaceRejection {
+    /// Not enough stock for these lines; nothing was reserved.
+    #[error("insufficient stock")]
+    InsufficientStock(Vec<Shortage>),
+    /// The promotion reached its usage limit.
+    #[error("promotion {0} is used up")]
+    UsageExhausted(PromotionId),
+    /// The customer reached the promotion's per-customer limit.
+    #[error("promotion {0} already used by this customer")]
+    CustomerLimitReached(PromotionId),
+    /// The cart changed after it was priced.
+    #[error("the cart changed during checkout")]
+    CartChanged,
+    /// A promotion or variant of the order no longer exists.
+    #[error("{0} no longer exists")]
+    Gone(&'static str),
+}
+
+/// What applying a verified payment did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PaymentOutcome {
+    /// The order is now paid.
+    Paid(Box<Order>),
+    /// This event or this payment was already applied; nothing changed.
+    AlreadyApplied,
+    /// The payment was declined; the order stays payable.
+    Declined,
+    /// Amount or currency differ from the order: the payment is flagged
+    /// `mismatch`, the order is unchanged.
+    AmountMismatch {
+        /// The order's total.
+        expected: Money,
+        /// What the gateway reported.
+        received: Money,
+    },
+    /// Captured, but the order cannot take it (cancelled, paid by another
+    /// payment, or expired with its stock gone): recorded, and a
+    /// `PaymentRefundRequired` event written.
+    RefundRequired,
+}
+
+/// No payment of this gateway has the reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no payment has this gateway reference")]
+pub struct UnknownPayment;
+
+/// A verified payment to apply.
+#[derive(Debug, Clone)]
+pub struct ApplyPayment {
+    /// The gateway's event id, for the inbox (webhooks); `None` for returns
+    /// and reconciliation, which are idempotent by payment state.
+    pub event_id: Option<String>,
+    /// The result from the gateway.
+    pub verified: VerifiedPayment,
+    /// Where it came from, for the attempt log (`webhook`, `return`, `reconcile`).
+    pub source: &'static str,
+    /// Low-stock threshold, for the stock a late payment reserves again.
+    pub low_stock_threshold: u32,
+    /// When.
+    pub now: DateTime<Utc>,
+}
+
+/// Why a refund was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RefundRejection {
+    /// The order has not captured money (or is not in a refundable status).
+    #[error(transparent)]
+    InvalidTransition(#[from] InvalidTransition),
+    /// More than what is left to refund (I7).
+    #[error("refund of {requested} exceeds the {refundable} left to refund")]
+    ExceedsCaptured {
+        /// Asked.
+        requested: Money,
+        /// Left.
+        refundable: Money,
+    },
+    /// Zero, negative, or in another currency.
+    #[error("a refund must be a positive amount in the order's currency")]
+    InvalidAmount,
+}
+
+/// Which orders to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderFilter {
+    /// Only this customer's.
+    pub customer_id: Option<CustomerId>,
+    /// Only in this status.
+    pub status: Option<OrderStatus>,
+    /// Only orders with lines of this store.
+    pub store_id: Option<StoreId>,
+}
+
+/// Orders, reservations and payments: the operations that move stock and money.
+///
+/// # Contract
+/// Each method is one atomic operation: it happens entirely or not at all,
+/// and concurrent calls behave as if run one after the other.
+/// - `place_order` reserves every line (all-or-nothing; a shortage names every
+///   short line), reserves each promotion's usage within its limits, gives the
+///   order its number, writes it, empties the cart (if still at the priced
+///   version), completes the idempotency key, and writes `OrderPlaced` (I1–I3, I5).
+/// - `apply_payment`: an event id already in the inbox, or a payment already
+///   applied, changes nothing (`AlreadyApplied`). A success whose amount and
+///   currency equal the order's total pays a pending order (reservations and
+///   usage committed, `on_hand -= n`, `reserved -= n`), or an expired one if
+///   its stock can be reserved again; otherwise it is recorded as
+///   `RefundRequired` with an event. A different amount flags the payment
+///   `mismatch` and leaves the order unpaid (I4).
+/// - `cancel_order` from `pending_payment` releases reservations and usage and
+///   voids pending payments; from `paid` it restocks, releases usage, and
+///   records a full refund (I7). Other statuses: [`InvalidTransition`].
+/// - `expire_due` expires pending orders whose reservation ended at or before
+///   `now`, at most `limit`, releasing stock and usage once each, even when
+///   several sweeps run at once.
+/// - `ship`, `deliver` and `refund` move the status by [`OrderStatus::transition`];
+///   `refund` never lets refunds exceed the captured amount (I7).
+/// - Every status change writes its outbox event in the same operation (I5).
+pub trait OrderStore: Send + Sync {
+    /// Places an order (see the trait contract).
+    fn place_order(
+        &self,
+        place: PlaceOrder,
+    ) -> impl Future<Output = Result<Result<Order, PlaceRejection>, StoreError>> + Send;
+    /// An order.
+    fn order(&self, id: OrderId) -> impl Future<Output = Result<Option<Order>, StoreError>> + Send;
+    /// Orders matching a filter, newest first.
+    fn orders(
+        &self,
+        filter: OrderFilter,
+        page: u32,
+        per_page: u32,
+    ) -> impl Future<Output = Result<Page<Order>, StoreError>> + Send;
+    /// Records a new payment for an order.
+    fn insert_payment(
+        &self,
+        payment: Payment,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A payment.
+    fn payment(
+        &self,
+        id: PaymentId,
+    ) -> impl Future<Output = Result<Option<Payment>, StoreError>> + Send;
+    /// A payment by its gateway reference.
+    fn payment_by_reference(
+        &self,
+        gateway: &str,
+        reference: &str,
+    ) -> impl Future<Output = Result<Option<Payment>, StoreError>> + Send;
+    /// An order's payments, oldest first.
+    fn payments_of(
+        &self,
+        order: OrderId,
+    ) -> impl Future<Output = Result<Vec<Payment>, StoreError>> + Send;
+    /// Adds an entry to a payment's history.
+    fn record_attempt(
+        &self,
+        payment: PaymentId,
+        attempt: PaymentAttempt,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Applies a verified payment (see the trait contract).
+    fn apply_payment(
+        &self,
+        apply: ApplyPayment,
+    ) -> impl Future<Output = Result<Result<PaymentOutcome, UnknownPayment>, StoreError>> + Send;
+    /// Cancels an order.
+    fn cancel_order(
+        &self,
+        id: OrderId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Result<Order, InvalidTransition>, StoreError>> + Send;
+    /// Expires due orders; returns those it expired.
+    fn expire_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<OrderId>, StoreError>> + Send;
+    /// Marks an order shipped.
+    fn ship(
+        &self,
+        id: OrderId,
+        tracking: Option<String>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Result<Order, InvalidTransition>, StoreError>> + Send;
+    /// Marks an order delivered.
+    fn deliver(
+        &self,
+        id: OrderId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Result<Order, InvalidTransition>, StoreError>> + Send;
+    /// Refunds part or all of what was captured.
+    fn refund(
+        &self,
+        id: OrderId,
+        amount: Money,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Result<Order, RefundRejection>, StoreError>> + Send;
+}
+
+/// The outbox (I5).
+///
+/// # Contract
+/// - Events are written only by the operations that cause them.
+/// - `pending_events` lists unrelayed events, oldest first; `mark_relayed` is
+///   idempotent.
+pub trait OutboxStore: Send + Sync {
+    /// Unrelayed events, oldest first.
+    fn pending_events(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<OutboxEvent>, StoreError>> + Send;
+    /// Marks events relayed.
+    fn mark_relayed(
+        &self,
+        ids: &[crate::ids::EventId],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Idempotency keys, scoped to a caller.
+///
+/// # Contract
+/// - `begin` is atomic: of several concurrent calls with a new key, exactly
+///   one gets [`Begin::Started`]; the others get `InProgress` (or `Replay` once
+///   completed). A key held past `lock_until` may be taken over.
+/// - `complete` stores the response; `release` forgets an unfinished key so a
+///   retry can run.
+/// - `prune` forgets keys created before a time.
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims a key.
+    fn begin(
+        &self,
+        scope: &str,
+        key: &IdempotencyKey,
+        fingerprint: Fingerprint,
+        now: DateTime<Utc>,
+        lock_until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Begin, StoreError>> + Send;
+    /// Stores the response of a finished request.
+    fn complete(
+        &self,
+        scope: &str,
+        key: &IdempotencyKey,
+        response: String,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Gives up an unfinished key.
+    fn release(
+        &self,
+        scope: &str,
+        key: &IdempotencyKey,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Forgets keys created before `before`; returns how many.
+    fn prune(&self, before: DateTime<Utc>) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// A reservation: units of a variant held by a pending order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    /// The order.
+    pub order_id: OrderId,
+    /// The variant.
+    pub variant_id: VariantId,
+    /// Units.
+    pub quantity: u32,
+    /// When it lapses.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Everything the invariant checker reads.
+#[derive(Debug, Clone, Default)]
+pub struct AuditSnapshot {
+    /// Stock per variant.
+    pub stock: Vec<(VariantId, Stock)>,
+    /// Active reservations.
+    pub reservations: Vec<Reservation>,
+    /// Every order.
+    pub orders: Vec<Order>,
+    /// Every payment.
+    pub payments: Vec<Payment>,
+    /// Every usage record.
+    pub usage: Vec<UsageRecord>,
+    /// Every promotion.
+    pub promotions: Vec<Promotion>,
+    /// Every outbox event.
+    pub events: Vec<OutboxEvent>,
+}
+
+/// A consistent read of the whole store, for invariant checks and operations
+/// tooling; never on a request path.
+pub trait AuditStore: Send + Sync {
+    /// Reads everything in one consistent snapshot.
+    fn audit(&self) -> impl Future<Output = Result<AuditSnapshot, StoreError>> + Send;
+}
+
+/// Every storage trait: what services need from a backend.
+pub trait Store:
+    CatalogStore
+    + InventoryStore
+    + CartStore
+    + PromotionStore
+    + OrderStore
+    + OutboxStore
+    + IdempotencyStore
+    + AuditStore
+{
+}
+
+impl<T> Store for T where
+    T: CatalogStore
+        + InventoryStore
+        + CartStore
+        + PromotionStore
+        + OrderStore
+        + OutboxStore
+        + IdempotencyStore
+        + AuditStore
+{
+}

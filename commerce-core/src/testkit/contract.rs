@@ -1,0 +1,1192 @@
+//! The sequential conformance tests: each trait contract and each shopper,
+//! seller and operator rule that lives at the store or service level.
+
+use std::collections::BTreeMap;
+
+use chrono::Duration;
+
+use super::{Harness, expect, guest, new_key, usd};
+use crate::cart::CartOwner;
+use crate::idempotency::{Begin, Fingerprint};
+use crate::ids::{CustomerId, EventId, ProductId};
+use crate::order::{OrderEvent, OrderStatus};
+use crate::outbox::EventKind;
+use crate::payment::{PaymentGateway, PaymentStatus};
+use crate::pricing::NotApplied;
+use crate::quantity::Quantity;
+use crate::service::{CartIssue, CommerceError};
+use crate::storage::{PaymentOutcome, Store};
+
+fn q(n: i64) -> Quantity {
+    expect(Quantity::new(n), "quantity")
+}
+
+async fn events<S: Store>(h: &Harness<S>) -> Vec<EventKind> {
+    expect(h.store().audit().await, "audit")
+        .events
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
+}
+
+/// Stock cannot go below what is reserved; falling to the low-stock
+/// threshold tells the owner once (5 → 3 yes, 3 → 2 no, 1 → 2 no).
+pub async fn stock_changes_respect_reservations_and_alert_once<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("alerts").await;
+    let v = h.product(store, None, "Lamp", "10.00", 5).await;
+    let low = |ev: &Vec<EventKind>| {
+        ev.iter()
+            .filter(|e| matches!(e, EventKind::LowStock { .. }))
+            .count()
+    };
+
+    expect(h.commerce.set_stock(v, 3).await, "5 -> 3");
+    assert_eq!(low(&events(h).await), 1, "5 -> 3 crosses the threshold");
+    expect(h.commerce.set_stock(v, 2).await, "3 -> 2");
+    expect(h.commerce.set_stock(v, 1).await, "2 -> 1");
+    expect(h.commerce.set_stock(v, 2).await, "1 -> 2");
+    assert_eq!(
+        low(&events(h).await),
+        1,
+        "no alert below the threshold or upward"
+    );
+
+    expect(h.commerce.set_stock(v, 10).await, "restock");
+    let order = expect(h.guest_buys(v, 4).await, "checkout");
+    assert_eq!(h.stock(v).await.reserved, 4);
+    let refused = h.commerce.set_stock(v, 3).await;
+    assert!(
+        matches!(
+            refused,
+            Err(CommerceError::Validation {
+                field: "on_hand",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        h.stock(v).await.on_hand,
+        10,
+        "a refused change changes nothing"
+    );
+    assert!(h.commerce.set_stock(v, 4).await.is_ok());
+    assert_eq!(
+        low(&events(h).await),
+        2,
+        "10 on hand − 4 reserved = 6 → 0 available crosses again"
+    );
+    let _ = order;
+}
+
+/// Two variants may not share a SKU.
+pub async fn skus_are_unique<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("skus").await;
+    let v = h.product(store, None, "Mug", "5.00", 1).await;
+    let existing = expect(h.store().variants(&[v]).await, "variants").remove(0);
+    let mut clash = existing.variant.clone();
+    clash.id = crate::ids::VariantId::new();
+    let mut product = existing.product.clone();
+    product.id = ProductId::new();
+    let r = h.store().put_product(product, vec![clash]).await;
+    assert!(
+        matches!(r, Err(crate::storage::StoreError::Duplicate { .. })),
+        "{r:?}"
+    );
+}
+
+/// A variant added twice is one line; quantities are capped by stock and
+/// 999; unknown variants are refused and change nothing.
+pub async fn cart_merges_lines_and_caps_quantities<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("carts").await;
+    let v = h.product(store, None, "Sock", "3.00", 5).await;
+    let owner = guest();
+    expect(h.commerce.add_to_cart(&owner, v, q(2)).await, "add");
+    let cart = expect(h.commerce.add_to_cart(&owner, v, q(2)).await, "add again");
+    assert_eq!(cart.lines.len(), 1);
+    assert_eq!(cart.lines[0].quantity.get(), 4);
+
+    let over = h.commerce.add_to_cart(&owner, v, q(2)).await;
+    match over {
+        Err(CommerceError::InsufficientStock(short)) => {
+            assert_eq!((short[0].requested, short[0].available), (6, 5))
+        }
+        other => panic!("expected insufficient stock, got {other:?}"),
+    }
+    let unknown = h
+        .commerce
+        .add_to_cart(&owner, crate::ids::VariantId::new(), q(1))
+        .await;
+    assert!(matches!(unknown, Err(CommerceError::ProductUnavailable(_))));
+    let cart = expect(h.commerce.cart(&owner).await, "cart");
+    assert_eq!(
+        cart.lines[0].quantity.get(),
+        4,
+        "refused adds change nothing"
+    );
+
+    let big = h.product(store, None, "Bolt", "0.10", 5000).await;
+    expect(h.commerce.add_to_cart(&owner, big, q(999)).await, "999");
+    let capped = h.commerce.add_to_cart(&owner, big, q(1)).await;
+    assert!(
+        matches!(
+            capped,
+            Err(CommerceError::Validation {
+                field: "quantity",
+                ..
+            })
+        ),
+        "{capped:?}"
+    );
+    let line = expect(h.commerce.cart(&owner).await, "cart")
+        .lines
+        .iter()
+        .find(|l| l.variant_id == big)
+        .map(|l| l.id);
+    let line = line.unwrap_or_else(|| panic!("line missing"));
+    let r = h.commerce.set_quantity(&owner, line, 1000).await;
+    assert!(
+        matches!(
+            r,
+            Err(CommerceError::Validation {
+                field: "quantity",
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+}
+
+/// Setting a quantity to zero removes the line.
+pub async fn cart_quantity_zero_removes_the_line<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("zero").await;
+    let v = h.product(store, None, "Cup", "4.00", 5).await;
+    let owner = guest();
+    let cart = expect(h.commerce.add_to_cart(&owner, v, q(2)).await, "add");
+    let cart = expect(
+        h.commerce.set_quantity(&owner, cart.lines[0].id, 0).await,
+        "zero",
+    );
+    assert!(cart.lines.is_empty());
+    let missing = h
+        .commerce
+        .set_quantity(&owner, crate::ids::LineId::new(), 1)
+        .await;
+    assert!(matches!(missing, Err(CommerceError::NotFound(_))));
+}
+
+/// Guest {A×2} and account {A×1, B×1} merge to {A×3, B×1} on login, capped
+/// by what is available; the guest cart is gone.
+pub async fn guest_cart_merges_into_account_on_login<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("merge").await;
+    let a = h.product(store, None, "A", "1.00", 10).await;
+    let b = h.product(store, None, "B", "1.00", 10).await;
+    let c = h.product(store, None, "C", "1.00", 2).await;
+    let g = guest();
+    let account = CartOwner::Account(CustomerId::new());
+    expect(h.commerce.add_to_cart(&g, a, q(2)).await, "guest A");
+    expect(h.commerce.add_to_cart(&g, c, q(2)).await, "guest C");
+    expect(h.commerce.add_to_cart(&account, a, q(1)).await, "account A");
+    expect(h.commerce.add_to_cart(&account, b, q(1)).await, "account B");
+    expect(h.commerce.add_to_cart(&account, c, q(1)).await, "account C");
+    let merged = expect(h.commerce.merge_guest_cart(&g, &account).await, "merge");
+    let qty = |v| {
+        merged
+            .lines
+            .iter()
+            .find(|l| l.variant_id == v)
+            .map(|l| l.quantity.get())
+    };
+    assert_eq!(
+        (qty(a), qty(b), qty(c)),
+        (Some(3), Some(1), Some(2)),
+        "C is capped by the 2 available"
+    );
+    assert!(
+        expect(h.store().cart_of(&g).await, "guest cart").is_none(),
+        "the guest cart is gone"
+    );
+    let again = expect(
+        h.commerce.merge_guest_cart(&g, &account).await,
+        "merge twice",
+    );
+    assert_eq!(again.lines.len(), 3, "merging twice adds nothing");
+    assert_eq!(again.lines.iter().map(|l| l.quantity.get()).sum::<u32>(), 6);
+}
+
+/// Two guests never see each other's carts; a guessed token finds nothing.
+pub async fn guest_carts_are_isolated<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("isolated").await;
+    let v = h.product(store, None, "Pen", "1.00", 10).await;
+    let (g1, g2) = (guest(), guest());
+    expect(h.commerce.add_to_cart(&g1, v, q(3)).await, "g1");
+    let other = expect(h.commerce.cart(&g2).await, "g2");
+    assert!(other.lines.is_empty());
+    let guessed = CartOwner::Guest(crate::cart::CartToken::generate());
+    assert!(expect(h.store().cart_of(&guessed).await, "guess").is_none());
+}
+
+/// A price change after adding is shown; checkout refuses once, then accepts.
+pub async fn price_change_is_reported_then_accepted<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("prices").await;
+    let v = h.product(store, None, "Hat", "20.00", 5).await;
+    let owner = guest();
+    expect(h.commerce.add_to_cart(&owner, v, q(1)).await, "add");
+    let mut record = expect(h.store().variants(&[v]).await, "variants").remove(0);
+    record.variant.price = expect(crate::catalog::VariantPrice::fixed(usd("22.00")), "price");
+    expect(
+        h.store()
+            .put_product(record.product, vec![record.variant])
+            .await,
+        "reprice",
+    );
+
+    let view = expect(h.commerce.cart_view(&owner, None).await, "view");
+    assert_eq!(
+        view.priced.subtotal,
+        usd("22.00"),
+        "the cart shows the new price"
+    );
+    assert!(view.issues.iter().any(|i| matches!(i, CartIssue::PriceChanged { was, now, .. } if *was == usd("20.00") && *now == usd("22.00"))));
+    let first = h
+        .commerce
+        .checkout(Harness::<S>::checkout_request(&owner, None))
+        .await;
+    assert!(
+        matches!(first, Err(CommerceError::PriceChanged)),
+        "{first:?}"
+    );
+    let order = expect(
+        h.commerce
+            .checkout(Harness::<S>::checkout_request(&owner, None))
+            .await,
+        "second checkout",
+    );
+    assert_eq!(order.total, usd("22.00"));
+}
+
+/// A product withdrawn while in a cart: the cart says so; checkout refuses.
+pub async fn withdrawn_product_blocks_checkout<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("withdrawn").await;
+    let v = h.product(store, None, "Kite", "9.00", 5).await;
+    let owner = guest();
+    expect(h.commerce.add_to_cart(&owner, v, q(1)).await, "add");
+    let mut record = expect(h.store().variants(&[v]).await, "variants").remove(0);
+    record.product.deleted_at = Some(h.clock_now());
+    expect(
+        h.store()
+            .put_product(record.product, vec![record.variant])
+            .await,
+        "withdraw",
+    );
+    let view = expect(h.commerce.cart_view(&owner, None).await, "view");
+    assert!(
+        view.issues
+            .iter()
+            .any(|i| matches!(i, CartIssue::ProductUnavailable { .. }))
+    );
+    assert!(view.priced.lines.is_empty());
+    let r = h
+        .commerce
+        .checkout(Harness::<S>::checkout_request(&owner, None))
+        .await;
+    assert!(
+        matches!(r, Err(CommerceError::ProductUnavailable(id)) if id == v),
+        "{r:?}"
+    );
+    assert_eq!(h.stock(v).await.reserved, 0);
+}
+
+/// Codes that are unknown, expired, used up or below their minimum are refused
+/// with the reason; a good one applies; codes are case-insensitive.
+pub async fn codes_are_refused_with_the_reason<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("codes").await;
+    let v = h.product(store, None, "Book", "30.00", 50).await;
+    h.promotion(r#"{"name":"Old","code":"OLD","ends_at":"2026-01-01T00:00:00Z","action":{"type":"percentage","percent":"10"}}"#).await;
+    h.promotion(r#"{"name":"Big spender","code":"BIG","conditions":[{"type":"min_subtotal","amount":{"amount":"100.00","currency":"USD"}}],"action":{"type":"percentage","percent":"10"}}"#).await;
+    h.promotion(r#"{"name":"Once","code":"ONCE","usage_limit":1,"action":{"type":"percentage","percent":"10"}}"#).await;
+    h.promotion(r#"{"name":"Ten off","code":"SAVE10","action":{"type":"fixed_amount","amount":{"amount":"10.00","currency":"USD"}}}"#).await;
+
+    let owner = guest();
+    expect(h.commerce.add_to_cart(&owner, v, q(1)).await, "add");
+    assert!(matches!(
+        h.commerce.apply_code(&owner, None, "NOPE").await,
+        Err(CommerceError::DiscountCodeInvalid)
+    ));
+    assert!(matches!(
+        h.commerce.apply_code(&owner, None, "bad code!").await,
+        Err(CommerceError::DiscountCodeInvalid)
+    ));
+    let expired = h.commerce.apply_code(&owner, None, "old").await;
+    assert!(
+        matches!(
+            expired,
+            Err(CommerceError::DiscountNotApplicable(
+                NotApplied::Expired { .. }
+            ))
+        ),
+        "{expired:?}"
+    );
+    let below = h.commerce.apply_code(&owner, None, "BIG").await;
+    assert!(
+        matches!(
+            below,
+            Err(CommerceError::DiscountNotApplicable(
+                NotApplied::MinSubtotal { .. }
+            ))
+        ),
+        "{below:?}"
+    );
+
+    // Use ONCE up with another buyer.
+    let other = guest();
+    expect(h.commerce.add_to_cart(&other, v, q(1)).await, "other add");
+    expect(
+        h.commerce.apply_code(&other, None, "once").await,
+        "first use",
+    );
+    expect(
+        h.commerce
+            .checkout(Harness::<S>::checkout_request(&other, None))
+            .await,
+        "first checkout",
+    );
+    let used = h.commerce.apply_code(&owner, None, "ONCE").await;
+    assert!(
+        matches!(used, Err(CommerceError::DiscountUsageExceeded)),
+        "{used:?}"
+    );
+
+    let cart = expect(h.commerce.cart(&owner).await, "cart");
+    assert!(cart.codes.is_empty(), "refused codes are not kept");
+    let view = expect(
+        h.commerce.apply_code(&owner, None, "save10").await,
+        "good code",
+    );
+    assert_eq!(view.priced.discount_total, usd("10.00"));
+    assert_eq!(view.cart.codes.len(), 1);
+    expect(h.commerce.remove_code(&owner, "SAVE10").await, "remove");
+    assert!(
+        expect(h.commerce.cart(&owner).await, "cart")
+            .codes
+            .is_empty()
+    );
+}
+
+/// Checkout: two lines at 25.00 → 50.00; stock reserved until the reservation
+/// expires; the cart is empty; the order is a snapshot later edits never touch.
+pub async fn checkout_reserves_snapshots_and_empties_the_cart<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("snap").await;
+    let a = h.product(store, None, "Alpha", "25.00", 5).await;
+    let b = h.product(store, None, "Beta", "25.00", 5).await;
+    let promo = h.promotion(r#"{"name":"5 off","code":"FIVE","action":{"type":"fixed_amount","amount":{"amount":"5.00","currency":"USD"}}}"#).await;
+    let owner = guest();
+    expect(h.commerce.add_to_cart(&owner, a, q(1)).await, "a");
+    expect(h.commerce.add_to_cart(&owner, b, q(1)).await, "b");
+    expect(h.commerce.apply_code(&owner, None, "FIVE").await, "code");
+    let mut request = Harness::<S>::checkout_request(&owner, None);
+    let address = crate::address::AddressInput {
+        full_name: "Ada".into(),
+        line1: "1 Road".into(),
+        line2: None,
+        city: "Town".into(),
+        region: None,
+        postal_code: "12345".into(),
+        country: "de".into(),
+        phone: None,
+    };
+    request.shipping_address = Some(expect(crate::address::Address::new(&address), "address"));
+    let order = expect(h.commerce.checkout(request).await, "checkout");
+
+    assert_eq!(order.status, OrderStatus::PendingPayment);
+    assert_eq!(order.subtotal, usd("50.00"));
+    assert_eq!(order.discount_total, usd("5.00"));
+    assert_eq!(order.total, usd("45.00"));
+    assert_eq!(
+        order.reservation_expires_at,
+        h.clock_now() + Duration::minutes(15)
+    );
+    assert_eq!(order.promotions.len(), 1);
+    assert_eq!(order.promotions[0].promotion_id, promo);
+    assert!(order.number >= 1001);
+    assert_eq!(h.stock(a).await.available(), 4);
+    assert!(
+        expect(h.commerce.cart(&owner).await, "cart")
+            .lines
+            .is_empty(),
+        "the cart is emptied"
+    );
+
+    // Catalog and promotion edits never change a placed order.
+    let mut record = expect(h.store().variants(&[a]).await, "variants").remove(0);
+    record.product.name = "Renamed".into();
+    record.variant.price = expect(crate::catalog::VariantPrice::fixed(usd("99.00")), "price");
+    expect(
+        h.store()
+            .put_product(record.product, vec![record.variant])
+            .await,
+        "edit",
+    );
+    expect(h.store().delete_promotion(promo).await, "delete promotion");
+    let stored = expect(h.commerce.order(order.id).await, "order");
+    assert_eq!(stored, order);
+    assert_eq!(stored.lines[0].name, "Alpha");
+    assert_eq!(
+        stored.shipping_address.as_ref().map(|a| a.country()),
+        Some("DE")
+    );
+}
+
+/// An empty cart cannot be checked out; no order is made.
+pub async fn empty_cart_cannot_check_out<S: Store>(h: &Harness<S>) {
+    let owner = guest();
+    let r = h
+        .commerce
+        .checkout(Harness::<S>::checkout_request(&owner, None))
+        .await;
+    assert!(matches!(r, Err(CommerceError::CartEmpty)), "{r:?}");
+    assert!(expect(h.store().audit().await, "audit").orders.is_empty());
+    let mut bad = Harness::<S>::checkout_request(&owner, None);
+    bad.email = "not-an-email".into();
+    assert!(matches!(
+        h.commerce.checkout(bad).await,
+        Err(CommerceError::Validation { field: "email", .. })
+    ));
+}
+
+/// A shortage names every short line with what is available, and reserves nothing.
+pub async fn shortage_names_every_short_line<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("short").await;
+    let a = h.product(store, None, "A", "1.00", 5).await;
+    let b = h.product(store, None, "B", "1.00", 5).await;
+    let c = h.product(store, None, "C", "1.00", 5).await;
+    let owner = guest();
+    for v in [a, b, c] {
+        expect(h.commerce.add_to_cart(&owner, v, q(4)).await, "add");
+    }
+    // Someone else buys 3 of A and 2 of B meanwhile.
+    expect(h.guest_buys(a, 3).await, "other A");
+    expect(h.guest_buys(b, 2).await, "other B");
+    let r = h
+        .commerce
+        .checkout(Harness::<S>::checkout_request(&owner, None))
+        .await;
+    match r {
+        Err(CommerceError::InsufficientStock(mut short)) => {
+            short.sort_by_key(|s| s.available);
+            assert_eq!(short.len(), 2);
+            assert_eq!(
+                (short[0].variant_id, short[0].requested, short[0].available),
+                (a, 4, 2)
+            );
+            assert_eq!(
+                (short[1].variant_id, short[1].requested, short[1].available),
+                (b, 4, 3)
+            );
+        }
+        other => panic!("expected a shortage, got {other:?}"),
+    }
+    assert_eq!(h.stock(c).await.reserved, 0, "nothing reserved");
+    assert_eq!(
+        expect(h.commerce.cart(&owner).await, "cart").lines.len(),
+        3,
+        "the cart is kept"
+    );
+}
+
+/// Same key + same request replays; same key + another request is refused.
+pub async fn checkout_is_idempotent<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("idem").await;
+    let v = h.product(store, None, "Tea", "4.00", 10).await;
+    let owner = guest();
+    expect(h.commerce.add_to_cart(&owner, v, q(2)).await, "add");
+    let request = Harness::<S>::checkout_request(&owner, None);
+    let first = expect(h.commerce.checkout(request.clone()).await, "first");
+    let replay = expect(h.commerce.checkout(request.clone()).await, "replay");
+    assert_eq!(first, replay);
+    let mut other = request.clone();
+    other.email = "someone.else@example.com".into();
+    assert!(matches!(
+        h.commerce.checkout(other).await,
+        Err(CommerceError::IdempotencyKeyReused)
+    ));
+    assert_eq!(h.stock(v).await.reserved, 2, "one reservation");
+    assert_eq!(expect(h.store().audit().await, "audit").orders.len(), 1);
+
+    // A refused checkout frees its key for a corrected retry.
+    let owner2 = guest();
+    let retry = Harness::<S>::checkout_request(&owner2, None);
+    assert!(matches!(
+        h.commerce.checkout(retry.clone()).await,
+        Err(CommerceError::CartEmpty)
+    ));
+    expect(h.commerce.add_to_cart(&owner2, v, q(1)).await, "add");
+    expect(h.commerce.checkout(retry).await, "retry with the same key");
+}
+
+/// A verified success pays the order; reserved stock becomes sold; one event.
+pub async fn payment_sells_reserved_stock_once<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("pay").await;
+    let v = h.product(store, None, "Vase", "12.50", 5).await;
+    let order = expect(h.guest_buys(v, 2).await, "checkout");
+    assert_eq!(
+        h.stock(v).await,
+        crate::inventory::Stock {
+            on_hand: 5,
+            reserved: 2
+        }
+    );
+    let outcome = h.pay(order.id).await;
+    assert!(
+        matches!(outcome, PaymentOutcome::Paid(ref o) if o.status == OrderStatus::Paid),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        h.stock(v).await,
+        crate::inventory::Stock {
+            on_hand: 3,
+            reserved: 0
+        }
+    );
+    let paid = expect(h.commerce.order(order.id).await, "order");
+    assert_eq!(paid.captured, usd("25.00"));
+    let n = events(h)
+        .await
+        .iter()
+        .filter(|e| matches!(e, EventKind::OrderPaid { .. }))
+        .count();
+    assert_eq!(n, 1);
+}
+
+/// The same webhook, or the same return, again: the same answer, no change.
+pub async fn webhook_replay_changes_nothing<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("replay").await;
+    let v = h.product(store, None, "Bowl", "8.00", 5).await;
+    let order = expect(h.guest_buys(v, 1).await, "checkout");
+    let payment = expect(
+        h.commerce
+            .start_payment(order.id, "sandbox", &new_key())
+            .await,
+        "start",
+    );
+    let hook = expect(
+        h.sandbox.complete(&payment.reference, true, h.clock_now()),
+        "complete",
+    );
+    let first = expect(
+        h.commerce
+            .handle_webhook("sandbox", &hook.headers, &hook.body)
+            .await,
+        "first",
+    );
+    assert!(matches!(first, PaymentOutcome::Paid(_)));
+    let before = expect(h.store().audit().await, "audit");
+    for _ in 0..3 {
+        let again = expect(
+            h.commerce
+                .handle_webhook("sandbox", &hook.headers, &hook.body)
+                .await,
+            "again",
+        );
+        assert_eq!(again, PaymentOutcome::AlreadyApplied);
+    }
+    let mut params = BTreeMap::new();
+    params.insert("reference".to_owned(), payment.reference.clone());
+    let returned = expect(h.commerce.handle_return("sandbox", &params).await, "return");
+    assert_eq!(returned, Some(PaymentOutcome::AlreadyApplied));
+    let after = expect(h.store().audit().await, "audit");
+    assert_eq!(before.events.len(), after.events.len(), "no new events");
+    assert_eq!(h.stock(v).await.on_hand, 4);
+}
+
+/// Bad, missing or stale signatures and unknown references change nothing.
+pub async fn bad_webhooks_change_nothing<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("badhooks").await;
+    let v = h.product(store, None, "Jar", "6.00", 5).await;
+    let order = expect(h.guest_buys(v, 1).await, "checkout");
+    let payment = expect(
+        h.commerce
+            .start_payment(order.id, "sandbox", &new_key())
+            .await,
+        "start",
+    );
+    let now = h.clock_now();
+    let forger = crate::payment::SandboxGateway::new("not_the_secret", "http://x");
+    let forged = forger.webhook("evt_forged", &payment.reference, order.total, true, now);
+    assert!(matches!(
+        h.commerce
+            .handle_webhook("sandbox", &forged.headers, &forged.body)
+            .await,
+        Err(CommerceError::Webhook(_))
+    ));
+    let stale = h.sandbox.webhook(
+        "evt_stale",
+        &payment.reference,
+        order.total,
+        true,
+        now - Duration::seconds(301),
+    );
+    assert!(matches!(
+        h.commerce
+            .handle_webhook("sandbox", &stale.headers, &stale.body)
+            .await,
+        Err(CommerceError::Webhook(_))
+    ));
+    let unsigned = h
+        .sandbox
+        .webhook("evt_x", &payment.reference, order.total, true, now);
+    assert!(matches!(
+        h.commerce
+            .handle_webhook("sandbox", &BTreeMap::new(), &unsigned.body)
+            .await,
+        Err(CommerceError::Webhook(_))
+    ));
+    let unknown = h
+        .sandbox
+        .webhook("evt_unknown", "sbx_nope", order.total, true, now);
+    assert!(matches!(
+        h.commerce
+            .handle_webhook("sandbox", &unknown.headers, &unknown.body)
+            .await,
+        Err(CommerceError::UnknownPaymentReference)
+    ));
+    assert!(matches!(
+        h.commerce
+            .handle_webhook("nogateway", &unknown.headers, &unknown.body)
+            .await,
+        Err(CommerceError::NotFound(_))
+    ));
+    let o = expect(h.commerce.order(order.id).await, "order");
+    assert_eq!(o.status, OrderStatus::PendingPayment);
+    assert_eq!(
+        expect(h.store().payment(payment.id).await, "payment").map(|p| p.status),
+        Some(PaymentStatus::Pending)
+    );
+    // The legitimate event still works afterwards.
+    let hook = expect(
+        h.sandbox.complete(&payment.reference, true, now),
+        "complete",
+    );
+    assert!(matches!(
+        expect(
+            h.commerce
+                .handle_webhook("sandbox", &hook.headers, &hook.body)
+                .await,
+            "real"
+        ),
+        PaymentOutcome::Paid(_)
+    ));
+}
+
+/// An amount or currency other than the order's flags the payment; the order stays unpaid.
+pub async fn amount_mismatch_leaves_the_order_unpaid<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("mismatch").await;
+    let v = h.product(store, None, "Rug", "40.00", 5).await;
+    let order = expect(h.guest_buys(v, 1).await, "checkout");
+    let payment = expect(
+        h.commerce
+            .start_payment(order.id, "sandbox", &new_key())
+            .await,
+        "start",
+    );
+    let short = h.sandbox.webhook(
+        "evt_short",
+        &payment.reference,
+        usd("4.00"),
+        true,
+        h.clock_now(),
+    );
+    let r = expect(
+        h.commerce
+            .handle_webhook("sandbox", &short.headers, &short.body)
+            .await,
+        "webhook",
+    );
+    assert_eq!(
+        r,
+        PaymentOutcome::AmountMismatch {
+            expected: usd("40.00"),
+            received: usd("4.00")
+        }
+    );
+    let eur = crate::money::Money::from_minor(4000, crate::money::Currency::EUR);
+    let p2 = expect(
+        h.commerce
+            .start_payment(order.id, "sandbox", &new_key())
+            .await,
+        "start 2",
+    );
+    let wrong = h
+        .sandbox
+        .webhook("evt_eur", &p2.reference, eur, true, h.clock_now());
+    let r = expect(
+        h.commerce
+            .handle_webhook("sandbox", &wrong.headers, &wrong.body)
+            .await,
+        "webhook eur",
+    );
+    assert!(matches!(r, PaymentOutcome::AmountMismatch { .. }));
+    assert_eq!(
+        expect(h.commerce.order(order.id).await, "order").status,
+        OrderStatus::PendingPayment
+    );
+    assert_eq!(
+        expect(h.store().payment(payment.id).await, "payment").map(|p| p.status),
+        Some(PaymentStatus::Mismatch)
+    );
+    assert_eq!(h.stock(v).await.on_hand, 5);
+}
+
+/// A browser return is never trusted: the gateway is asked.
+pub async fn browser_return_is_verified_with_the_gateway<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("return").await;
+    let v = h.product(store, None, "Pot", "7.00", 5).await;
+    let order = expect(h.guest_buys(v, 1).await, "checkout");
+    let payment = expect(
+        h.commerce
+            .start_payment(order.id, "sandbox", &new_key())
+            .await,
+        "start",
+    );
+    let mut params = BTreeMap::new();
+    params.insert("reference".to_owned(), payment.reference.clone());
+    params.insert("status".to_owned(), "succeeded".to_owned());
+    assert_eq!(
+        expect(
+            h.commerce.handle_return("sandbox", &params).await,
+            "early return"
+        ),
+        None,
+        "the gateway has not been paid"
+    );
+    assert_eq!(
+        expect(h.commerce.order(order.id).await, "order").status,
+        OrderStatus::PendingPayment
+    );
+    expect(
+        h.sandbox.complete(&payment.reference, true, h.clock_now()),
+        "pay on the page",
+    );
+    let r = expect(h.commerce.handle_return("sandbox", &params).await, "return");
+    assert!(matches!(r, Some(PaymentOutcome::Paid(_))), "{r:?}");
+}
+
+/// A declined payment leaves the order payable until it expires.
+pub async fn declined_payment_leaves_the_order_payable<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("declined").await;
+    let v = h.product(store, None, "Fan", "15.00", 5).await;
+    let order = expect(h.guest_buys(v, 1).await, "checkout");
+    let payment = expect(
+        h.commerce
+            .start_payment(order.id, "sandbox", &new_key())
+            .await,
+        "start",
+    );
+    let hook = expect(
+        h.sandbox.complete(&payment.reference, false, h.clock_now()),
+        "decline",
+    );
+    assert_eq!(
+        expect(
+            h.commerce
+                .handle_webhook("sandbox", &hook.headers, &hook.body)
+                .await,
+            "declined"
+        ),
+        PaymentOutcome::Declined
+    );
+    assert_eq!(
+        expect(h.commerce.order(order.id).await, "order").status,
+        OrderStatus::PendingPayment
+    );
+    assert!(matches!(h.pay(order.id).await, PaymentOutcome::Paid(_)));
+}
+
+/// A payment after expiry is sold again if stock allows; otherwise recorded
+/// and refunded — never lost, never silently kept.
+pub async fn late_payment_is_sold_again_or_refunded<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("late").await;
+    let v = h.product(store, None, "Clock", "30.00", 1).await;
+    let first = expect(h.guest_buys(v, 1).await, "checkout 1");
+    let p1 = expect(
+        h.commerce
+            .start_payment(first.id, "sandbox", &new_key())
+            .await,
+        "start 1",
+    );
+    h.clock.advance(Duration::minutes(16));
+    assert_eq!(
+        expect(h.commerce.expire_due(100).await, "expire"),
+        vec![first.id]
+    );
+    assert_eq!(h.stock(v).await.reserved, 0);
+    let hook = expect(
+        h.sandbox.complete(&p1.reference, true, h.clock_now()),
+        "late pay",
+    );
+    let r = expect(
+        h.commerce
+            .handle_webhook("sandbox", &hook.headers, &hook.body)
+            .await,
+        "late webhook",
+    );
+    assert!(matches!(r, PaymentOutcome::Paid(_)), "stock allowed: {r:?}");
+    assert_eq!(
+        h.stock(v).await,
+        crate::inventory::Stock {
+            on_hand: 0,
+            reserved: 0
+        }
+    );
+
+    // Now the stock is gone: a second expired order paid late is refunded.
+    expect(h.commerce.set_stock(v, 1).await, "restock");
+    let second = expect(h.guest_buys(v, 1).await, "checkout 2");
+    let p2 = expect(
+        h.commerce
+            .start_payment(second.id, "sandbox", &new_key())
+            .await,
+        "start 2",
+    );
+    h.clock.advance(Duration::minutes(16));
+    expect(h.commerce.expire_due(100).await, "expire 2");
+    expect(h.guest_buys(v, 1).await, "someone else takes the unit");
+    let hook = expect(
+        h.sandbox.complete(&p2.reference, true, h.clock_now()),
+        "late pay 2",
+    );
+    let r = expect(
+        h.commerce
+            .handle_webhook("sandbox", &hook.headers, &hook.body)
+            .await,
+        "late webhook 2",
+    );
+    assert_eq!(r, PaymentOutcome::RefundRequired);
+    assert_eq!(
+        expect(h.commerce.order(second.id).await, "order").status,
+        OrderStatus::Expired
+    );
+    let refund_events = events(h)
+        .await
+        .iter()
+        .filter(|e| matches!(e, EventKind::PaymentRefundRequired { .. }))
+        .count();
+    assert_eq!(refund_events, 1);
+    let receipt = h
+        .commerce
+        .send_refund(p2.id, usd("30.00"), "refund-late-2")
+        .await;
+    assert!(receipt.is_ok(), "{receipt:?}");
+}
+
+/// Cancelling a pending order releases its stock once and voids its payments.
+pub async fn cancel_pending_releases_once_and_voids_payments<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("cancel").await;
+    let v = h.product(store, None, "Mat", "5.00", 5).await;
+    let order = expect(h.guest_buys(v, 3).await, "checkout");
+    let payment = expect(
+        h.commerce
+            .start_payment(order.id, "sandbox", &new_key())
+            .await,
+        "start",
+    );
+    let cancelled = expect(h.commerce.cancel_order(order.id, "buyer").await, "cancel");
+    assert_eq!(cancelled.status, OrderStatus::Cancelled);
+    assert_eq!(
+        h.stock(v).await,
+        crate::inventory::Stock {
+            on_hand: 5,
+            reserved: 0
+        }
+    );
+    assert!(matches!(
+        h.commerce.cancel_order(order.id, "again").await,
+        Err(CommerceError::InvalidTransition(_))
+    ));
+    assert_eq!(h.stock(v).await.reserved, 0, "released once");
+    assert_eq!(
+        expect(h.store().payment(payment.id).await, "p").map(|p| p.status),
+        Some(PaymentStatus::Voided)
+    );
+    // Money arriving on the voided payment is not kept.
+    let hook = expect(
+        h.sandbox.complete(&payment.reference, true, h.clock_now()),
+        "pay",
+    );
+    let r = expect(
+        h.commerce
+            .handle_webhook("sandbox", &hook.headers, &hook.body)
+            .await,
+        "webhook",
+    );
+    assert_eq!(r, PaymentOutcome::RefundRequired);
+}
+
+/// Cancelling a paid, unshipped order restocks and refunds; shipped cannot be cancelled.
+pub async fn cancel_paid_restocks_and_refunds<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("cancelpaid").await;
+    let v = h.product(store, None, "Chair", "50.00", 5).await;
+    let order = expect(h.guest_buys(v, 2).await, "checkout");
+    h.pay(order.id).await;
+    assert_eq!(h.stock(v).await.on_hand, 3);
+    let cancelled = expect(h.commerce.cancel_order(order.id, "buyer").await, "cancel");
+    assert_eq!(cancelled.status, OrderStatus::Cancelled);
+    assert_eq!(h.stock(v).await.on_hand, 5, "restocked");
+    assert_eq!(expect(cancelled.refunded(), "sum"), usd("100.00"));
+    let ev = events(h).await;
+    assert!(ev.iter().any(
+        |e| matches!(e, EventKind::OrderCancelled { refund: Some(r), .. } if *r == usd("100.00"))
+    ));
+
+    let shipped = expect(h.guest_buys(v, 1).await, "checkout 2");
+    h.pay(shipped.id).await;
+    expect(
+        h.commerce
+            .ship_order(shipped.id, Some("TRACK-1".into()))
+            .await,
+        "ship",
+    );
+    let r = h.commerce.cancel_order(shipped.id, "too late").await;
+    assert!(
+        matches!(r, Err(CommerceError::InvalidTransition(t)) if t.from == OrderStatus::Shipped && t.event == OrderEvent::Cancel)
+    );
+}
+
+/// Refunds never add up to more than was captured.
+pub async fn refunds_never_exceed_the_capture<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("refunds").await;
+    let v = h.product(store, None, "Desk", "100.00", 5).await;
+    let order = expect(h.guest_buys(v, 1).await, "checkout");
+    assert!(
+        matches!(
+            h.commerce
+                .refund_order(order.id, Some(usd("1.00")), "x")
+                .await,
+            Err(CommerceError::InvalidTransition(_))
+        ),
+        "nothing captured yet"
+    );
+    h.pay(order.id).await;
+    let o = expect(
+        h.commerce
+            .refund_order(order.id, Some(usd("30.00")), "dent")
+            .await,
+        "partial",
+    );
+    assert_eq!(
+        o.status,
+        OrderStatus::Paid,
+        "a partial refund keeps the status"
+    );
+    let over = h
+        .commerce
+        .refund_order(order.id, Some(usd("70.01")), "too much")
+        .await;
+    assert!(
+        matches!(over, Err(CommerceError::RefundExceedsCaptured { refundable, .. }) if refundable == usd("70.00")),
+        "{over:?}"
+    );
+    for bad in [
+        usd("0.00"),
+        usd("-1.00"),
+        crate::money::Money::from_minor(100, crate::money::Currency::EUR),
+    ] {
+        assert!(matches!(
+            h.commerce.refund_order(order.id, Some(bad), "bad").await,
+            Err(CommerceError::Validation { .. })
+        ));
+    }
+    let o = expect(
+        h.commerce.refund_order(order.id, None, "rest").await,
+        "rest",
+    );
+    assert_eq!(o.status, OrderStatus::Refunded);
+    assert_eq!(expect(o.refunded(), "sum"), usd("100.00"));
+    assert!(
+        h.commerce
+            .refund_order(order.id, Some(usd("0.01")), "more")
+            .await
+            .is_err()
+    );
+}
+
+/// Moves the lifecycle forbids are refused and change nothing.
+pub async fn forbidden_transitions_are_refused<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("forbidden").await;
+    let v = h.product(store, None, "Box", "2.00", 5).await;
+    let order = expect(h.guest_buys(v, 1).await, "checkout");
+    assert!(
+        matches!(
+            h.commerce.deliver_order(order.id).await,
+            Err(CommerceError::InvalidTransition(_))
+        ),
+        "pending → delivered"
+    );
+    assert!(
+        matches!(
+            h.commerce.ship_order(order.id, None).await,
+            Err(CommerceError::InvalidTransition(_))
+        ),
+        "pending → shipped"
+    );
+    h.pay(order.id).await;
+    expect(h.commerce.ship_order(order.id, None).await, "ship");
+    expect(h.commerce.deliver_order(order.id).await, "deliver");
+    assert!(matches!(
+        h.commerce.ship_order(order.id, None).await,
+        Err(CommerceError::InvalidTransition(_))
+    ));
+    assert!(matches!(
+        h.commerce.cancel_order(order.id, "x").await,
+        Err(CommerceError::InvalidTransition(_))
+    ));
+    assert_eq!(
+        expect(h.commerce.order(order.id).await, "order").status,
+        OrderStatus::Delivered
+    );
+    assert!(matches!(
+        h.commerce.order(crate::ids::OrderId::new()).await,
+        Err(CommerceError::NotFound(_))
+    ));
+}
+
+/// Expiry releases stock and promotion usage exactly once.
+pub async fn expiry_releases_stock_and_usage_once<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("expiry").await;
+    let v = h.product(store, None, "Tent", "80.00", 3).await;
+    h.promotion(r#"{"name":"Single use","code":"ONE","usage_limit":1,"action":{"type":"percentage","percent":"10"}}"#).await;
+    let owner = guest();
+    expect(h.commerce.add_to_cart(&owner, v, q(2)).await, "add");
+    expect(h.commerce.apply_code(&owner, None, "ONE").await, "code");
+    let order = expect(
+        h.commerce
+            .checkout(Harness::<S>::checkout_request(&owner, None))
+            .await,
+        "checkout",
+    );
+    assert_eq!(order.discount_total, usd("16.00"));
+    h.clock.advance(Duration::minutes(14));
+    assert!(expect(h.commerce.expire_due(100).await, "early sweep").is_empty());
+    h.clock.advance(Duration::minutes(1));
+    assert_eq!(
+        expect(h.commerce.expire_due(100).await, "sweep"),
+        vec![order.id]
+    );
+    assert!(
+        expect(h.commerce.expire_due(100).await, "second sweep").is_empty(),
+        "nothing twice"
+    );
+    assert_eq!(
+        h.stock(v).await,
+        crate::inventory::Stock {
+            on_hand: 3,
+            reserved: 0
+        }
+    );
+    assert!(matches!(
+        h.commerce
+            .start_payment(order.id, "sandbox", &new_key())
+            .await,
+        Err(CommerceError::OrderExpired)
+    ));
+    // The code is usable again.
+    let other = guest();
+    expect(h.commerce.add_to_cart(&other, v, q(1)).await, "add");
+    expect(
+        h.commerce.apply_code(&other, None, "one").await,
+        "code is free again",
+    );
+}
+
+/// Outbox: events are pending until marked relayed; marking is idempotent.
+pub async fn outbox_relay_contract<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("outbox").await;
+    let v = h.product(store, None, "Stool", "9.00", 5).await;
+    let order = expect(h.guest_buys(v, 1).await, "checkout");
+    h.pay(order.id).await;
+    let pending = expect(h.store().pending_events(100).await, "pending");
+    assert_eq!(pending.len(), 2);
+    assert!(
+        matches!(pending[0].kind, EventKind::OrderPlaced { .. }),
+        "oldest first"
+    );
+    let ids: Vec<EventId> = pending.iter().map(|e| e.id).collect();
+    expect(
+        h.store().mark_relayed(&ids[..1], h.clock_now()).await,
+        "mark one",
+    );
+    expect(
+        h.store().mark_relayed(&ids[..1], h.clock_now()).await,
+        "mark again",
+    );
+    let left = expect(h.store().pending_events(100).await, "pending");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, ids[1]);
+    assert_eq!(
+        expect(h.store().pending_events(0).await, "limit 0").len(),
+        0
+    );
+}
+
+/// Idempotency keys: one winner, replay, mismatch, release and take-over, prune.
+pub async fn idempotency_store_contract<S: Store>(h: &Harness<S>) {
+    let s = h.store();
+    let now = h.clock_now();
+    let key = new_key();
+    let fp = Fingerprint::of(&[b"body"]);
+    let lock = now + Duration::seconds(30);
+    assert_eq!(
+        expect(s.begin("a", &key, fp, now, lock).await, "begin"),
+        Begin::Started
+    );
+    assert_eq!(
+        expect(s.begin("a", &key, fp, now, lock).await, "dup"),
+        Begin::InProgress
+    );
+    assert_eq!(
+        expect(s.begin("b", &key, fp, now, lock).await, "other scope"),
+        Begin::Started,
+        "keys are scoped"
+    );
+    assert_eq!(
+        expect(
+            s.begin("a", &key, Fingerprint::of(&[b"other"]), now, lock)
+                .await,
+            "mismatch"
+        ),
+        Begin::Mismatch
+    );
+    expect(s.complete("a", &key, "result".into()).await, "complete");
+    assert_eq!(
+        expect(s.begin("a", &key, fp, now, lock).await, "replay"),
+        Begin::Replay("result".into())
+    );
+    expect(
+        s.release("a", &key).await,
+        "release of a completed key keeps it",
+    );
+    assert_eq!(
+        expect(s.begin("a", &key, fp, now, lock).await, "still replay"),
+        Begin::Replay("result".into())
+    );
+    expect(s.release("b", &key).await, "release");
+    assert_eq!(
+        expect(s.begin("b", &key, fp, now, lock).await, "after release"),
+        Begin::Started
+    );
+    let later = now + Duration::seconds(31);
+    assert_eq!(
+        expect(
+            s.begin("b", &key, fp, later, later + Duration::seconds(30))
+                .await,
+            "take over"
+        ),
+        Begin::Started
+    );
+    assert_eq!(expect(s.prune(now + Duration::hours(25)).await, "prune"), 2);
+    assert_eq!(
+        expect(s.begin("a", &key, fp, now, lock).await, "pruned"),
+        Begin::Started
+    );
+    let _ = PaymentGateway::name(h.sandbox.as_ref());
+}

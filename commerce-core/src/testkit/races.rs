@@ -1,0 +1,416 @@
+//! The race tests: many tasks (many connections on SQL backends) doing the
+//! same thing at the same instant. Each is followed by the invariant checker
+//! (the macro runs it), and asserts its own exact outcome.
+//!
+//! How we know they catch a broken backend: each race was run against an
+//! `InMemoryStore` broken on purpose in the way it targets — the operation's
+//! check done under one lock acquisition and its write under another, with
+//! a thread yield between — and failed, while every sequential test still
+//! passed:
+//! - stock checked, then reserved: `race_32_buyers_for_5_units` sold 6 or 7
+//!   of 5 units (6 failures in 6 runs with four rounds; 2 in 3 with one round,
+//!   which is why the races run several rounds);
+//! - usage limits checked, then usage written: `race_16_buyers_for_a_single_use_code`
+//!   (5 in 5) and `race_one_customer_8_tasks_per_customer_limit` (4 in 4)
+//!   gave two or more redemptions;
+//! - webhook inbox and payment state checked, then applied:
+//!   `race_webhook_delivered_10_times` applied one payment twice (4 in 5 with
+//!   one round; it now runs four);
+//! - order status read, then cancelled on what was read:
+//!   `race_cancel_against_payment` found a paid order cancelled without a
+//!   refund (3 in 3).
+//!
+//! The SQL backends are held to the same tests with many connections.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+
+use super::{Harness, Spawn, expect, guest, new_key};
+use crate::cart::CartOwner;
+use crate::ids::CustomerId;
+use crate::order::OrderStatus;
+use crate::outbox::EventKind;
+use crate::payment::PaymentStatus;
+use crate::quantity::Quantity;
+use crate::service::CommerceError;
+use crate::storage::{PaymentOutcome, Store};
+
+fn q(n: i64) -> Quantity {
+    expect(Quantity::new(n), "quantity")
+}
+
+async fn join_all<T: Send + 'static>(
+    handles: Vec<crate::payment::BoxFuture<'static, T>>,
+) -> Vec<T> {
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await);
+    }
+    out
+}
+
+/// 32 buyers for the last 5 units: exactly 5 orders, the rest refused,
+/// available 0. Four rounds, so that one lucky interleaving cannot hide a
+/// broken backend.
+pub async fn race_32_buyers_for_5_units<S: Store + 'static, R: Spawn>(h: Arc<Harness<S>>, rt: &R) {
+    let (_, store) = h.seller("race-stock").await;
+    for round in 0..4 {
+        let v = h.product(store, None, "Last units", "10.00", 5).await;
+        let mut buyers = Vec::new();
+        for _ in 0..32 {
+            let owner = guest();
+            expect(h.commerce.add_to_cart(&owner, v, q(1)).await, "add");
+            buyers.push(owner);
+        }
+        let tasks = buyers
+            .into_iter()
+            .map(|owner| {
+                let h = Arc::clone(&h);
+                rt.spawn(async move {
+                    h.commerce
+                        .checkout(Harness::<S>::checkout_request(&owner, None))
+                        .await
+                })
+            })
+            .collect();
+        let results = join_all(tasks).await;
+        let placed = results.iter().filter(|r| r.is_ok()).count();
+        let refused = results
+            .iter()
+            .filter(|r| matches!(r, Err(CommerceError::InsufficientStock(_))))
+            .count();
+        assert_eq!(placed, 5, "round {round}: exactly 5 orders: {results:?}");
+        assert_eq!(
+            refused, 27,
+            "round {round}: every other buyer is told the stock is short"
+        );
+        assert_eq!(
+            h.stock(v).await,
+            crate::inventory::Stock {
+                on_hand: 5,
+                reserved: 5
+            },
+            "round {round}"
+        );
+    }
+}
+
+/// A `usage_limit = 1` code and 16 buyers: one redemption. Four rounds.
+pub async fn race_16_buyers_for_a_single_use_code<S: Store + 'static, R: Spawn>(
+    h: Arc<Harness<S>>,
+    rt: &R,
+) {
+    let (_, store) = h.seller("race-code").await;
+    let v = h.product(store, None, "Gadget", "50.00", 100).await;
+    for round in 0..4 {
+        let code = format!("ONLYONE{round}");
+        let json = format!(
+            r#"{{"name":"Only one","code":"{code}","usage_limit":1,"action":{{"type":"percentage","percent":"50"}}}}"#
+        );
+        let promo = h.promotion(&json).await;
+        let mut buyers = Vec::new();
+        for _ in 0..16 {
+            let owner = guest();
+            expect(h.commerce.add_to_cart(&owner, v, q(1)).await, "add");
+            expect(h.commerce.apply_code(&owner, None, &code).await, "code");
+            buyers.push(owner);
+        }
+        let tasks = buyers
+            .into_iter()
+            .map(|owner| {
+                let h = Arc::clone(&h);
+                rt.spawn(async move {
+                    h.commerce
+                        .checkout(Harness::<S>::checkout_request(&owner, None))
+                        .await
+                })
+            })
+            .collect();
+        let results = join_all(tasks).await;
+        let discounted = results
+            .iter()
+            .filter(|r| matches!(r, Ok(o) if o.promotions.iter().any(|p| p.promotion_id == promo)))
+            .count();
+        let refused = results
+            .iter()
+            .filter(|r| matches!(r, Err(CommerceError::DiscountUsageExceeded)))
+            .count();
+        assert_eq!(discounted, 1, "round {round}: {results:?}");
+        assert_eq!(refused, 15, "round {round}");
+    }
+}
+
+/// One customer on 8 tasks against `per_customer_limit = 1`: one redemption.
+pub async fn race_one_customer_8_tasks_per_customer_limit<S: Store + 'static, R: Spawn>(
+    h: Arc<Harness<S>>,
+    rt: &R,
+) {
+    let (_, store) = h.seller("race-customer").await;
+    let v = h.product(store, None, "Widget", "20.00", 100).await;
+    let promo = h.promotion(r#"{"name":"Once each","code":"ONCEEACH","per_customer_limit":1,"action":{"type":"fixed_amount","amount":{"amount":"5.00","currency":"USD"}}}"#).await;
+    let customer = CustomerId::new();
+    // Eight carts of one customer (eight devices, one account each time).
+    let mut carts = Vec::new();
+    for _ in 0..8 {
+        let owner = guest();
+        expect(h.commerce.add_to_cart(&owner, v, q(1)).await, "add");
+        expect(
+            h.commerce
+                .apply_code(&owner, Some(customer), "ONCEEACH")
+                .await,
+            "code",
+        );
+        carts.push(owner);
+    }
+    let tasks = carts
+        .into_iter()
+        .map(|owner| {
+            let h = Arc::clone(&h);
+            rt.spawn(async move {
+                h.commerce
+                    .checkout(Harness::<S>::checkout_request(&owner, Some(customer)))
+                    .await
+            })
+        })
+        .collect();
+    let results = join_all(tasks).await;
+    let discounted = results
+        .iter()
+        .filter(|r| matches!(r, Ok(o) if o.promotions.iter().any(|p| p.promotion_id == promo)))
+        .count();
+    assert_eq!(discounted, 1, "{results:?}");
+    assert_eq!(
+        results
+            .iter()
+            .filter(|r| matches!(r, Err(CommerceError::DiscountUsageExceeded)))
+            .count(),
+        7
+    );
+}
+
+/// One webhook delivered 10 times at once: one payment applied, one event.
+/// Four rounds.
+pub async fn race_webhook_delivered_10_times<S: Store + 'static, R: Spawn>(
+    h: Arc<Harness<S>>,
+    rt: &R,
+) {
+    let (_, store) = h.seller("race-webhook").await;
+    let v = h.product(store, None, "Printer", "120.00", 10).await;
+    for round in 0..4 {
+        let order = expect(h.guest_buys(v, 1).await, "checkout");
+        let payment = expect(
+            h.commerce
+                .start_payment(order.id, "sandbox", &new_key())
+                .await,
+            "start",
+        );
+        let hook = expect(
+            h.sandbox.complete(&payment.reference, true, h.clock_now()),
+            "complete",
+        );
+        let tasks = (0..10)
+            .map(|_| {
+                let (h, hook) = (Arc::clone(&h), hook.clone());
+                rt.spawn(async move {
+                    h.commerce
+                        .handle_webhook("sandbox", &hook.headers, &hook.body)
+                        .await
+                })
+            })
+            .collect();
+        let results = join_all(tasks).await;
+        let paid = results
+            .iter()
+            .filter(|r| matches!(r, Ok(PaymentOutcome::Paid(_))))
+            .count();
+        let replays = results
+            .iter()
+            .filter(|r| matches!(r, Ok(PaymentOutcome::AlreadyApplied)))
+            .count();
+        assert_eq!((paid, replays), (1, 9), "round {round}: {results:?}");
+        let audit = expect(h.store().audit().await, "audit");
+        let paid_events = audit
+            .events
+            .iter()
+            .filter(
+                |e| matches!(e.kind, EventKind::OrderPaid { order_id, .. } if order_id == order.id),
+            )
+            .count();
+        assert_eq!(paid_events, 1, "round {round}");
+    }
+    assert_eq!(
+        h.stock(v).await,
+        crate::inventory::Stock {
+            on_hand: 6,
+            reserved: 0
+        }
+    );
+}
+
+/// Cancel and payment success at the same instant: paid, or cancelled with
+/// the money flagged for refund — never both, and stock consistent.
+pub async fn race_cancel_against_payment<S: Store + 'static, R: Spawn>(h: Arc<Harness<S>>, rt: &R) {
+    let (_, store) = h.seller("race-cancel").await;
+    let v = h.product(store, None, "Bike", "300.00", 20).await;
+    for round in 0..10 {
+        let order = expect(h.guest_buys(v, 1).await, "checkout");
+        let payment = expect(
+            h.commerce
+                .start_payment(order.id, "sandbox", &new_key())
+                .await,
+            "start",
+        );
+        let hook = expect(
+            h.sandbox.complete(&payment.reference, true, h.clock_now()),
+            "complete",
+        );
+        let (h1, h2) = (Arc::clone(&h), Arc::clone(&h));
+        let cancel = rt.spawn(async move { h1.commerce.cancel_order(order.id, "race").await });
+        let pay = rt.spawn(async move {
+            h2.commerce
+                .handle_webhook("sandbox", &hook.headers, &hook.body)
+                .await
+        });
+        let (cancelled, paid) = (cancel.await, pay.await);
+        let o = expect(h.commerce.order(order.id).await, "order");
+        let p = expect(h.store().payment(payment.id).await, "payment").map(|p| p.status);
+        match o.status {
+            // Payment first, then cancel: paid, then cancelled with a full refund.
+            OrderStatus::Cancelled if o.paid_by.is_some() => {
+                assert!(
+                    matches!(paid, Ok(PaymentOutcome::Paid(_))),
+                    "round {round}: {paid:?}"
+                );
+                assert_eq!(expect(o.refunded(), "sum"), o.captured);
+            }
+            // Cancel first: the payment is voided, then its money flagged for refund.
+            OrderStatus::Cancelled => {
+                assert!(cancelled.is_ok(), "round {round}");
+                assert_eq!(p, Some(PaymentStatus::RefundRequired), "round {round}");
+            }
+            other => panic!("round {round}: the order ended {other} ({cancelled:?}, {paid:?})"),
+        }
+    }
+    let s = h.stock(v).await;
+    assert_eq!(s.reserved, 0);
+    assert_eq!(
+        s.on_hand, 20,
+        "every unit came back: each order was cancelled"
+    );
+}
+
+/// Expiry sweeps on 4 tasks while payments arrive: each order expires or is
+/// paid (a late payment may re-sell it), and nothing is released twice.
+pub async fn race_expiry_sweeps_against_payments<S: Store + 'static, R: Spawn>(
+    h: Arc<Harness<S>>,
+    rt: &R,
+) {
+    let (_, store) = h.seller("race-expiry").await;
+    let v = h.product(store, None, "Lantern", "15.00", 40).await;
+    let mut references = Vec::new();
+    let mut orders = Vec::new();
+    for _ in 0..20 {
+        let order = expect(h.guest_buys(v, 2).await, "checkout");
+        let payment = expect(
+            h.commerce
+                .start_payment(order.id, "sandbox", &new_key())
+                .await,
+            "start",
+        );
+        references.push(payment.reference);
+        orders.push(order.id);
+    }
+    // The reservations run out; the buyers pay at that very moment.
+    h.clock.advance(Duration::minutes(15));
+    let hooks: Vec<_> = references
+        .iter()
+        .map(|r| expect(h.sandbox.complete(r, true, h.clock_now()), "complete"))
+        .collect();
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let h = Arc::clone(&h);
+        tasks.push(rt.spawn(async move {
+            let mut n = 0;
+            for _ in 0..5 {
+                n += h.commerce.expire_due(3).await.map(|v| v.len()).unwrap_or(0);
+            }
+            n
+        }));
+    }
+    let pays: Vec<_> = hooks
+        .into_iter()
+        .map(|hook| {
+            let h = Arc::clone(&h);
+            rt.spawn(async move {
+                let r = h
+                    .commerce
+                    .handle_webhook("sandbox", &hook.headers, &hook.body)
+                    .await;
+                usize::from(matches!(r, Ok(PaymentOutcome::Paid(_))))
+            })
+        })
+        .collect();
+    let expired_by_sweeps: usize = join_all(tasks).await.into_iter().sum();
+    let paid: usize = join_all(pays).await.into_iter().sum();
+    let audit = expect(h.store().audit().await, "audit");
+    let expired_events = audit
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::OrderExpired { .. }))
+        .count();
+    assert_eq!(
+        expired_events, expired_by_sweeps,
+        "each expiry counted once"
+    );
+    assert_eq!(
+        paid, 20,
+        "stock allowed every late payment to be sold again"
+    );
+    for id in orders {
+        assert_eq!(
+            expect(h.commerce.order(id).await, "order").status,
+            OrderStatus::Paid
+        );
+    }
+    assert_eq!(
+        h.stock(v).await,
+        crate::inventory::Stock {
+            on_hand: 0,
+            reserved: 0
+        }
+    );
+}
+
+/// The same checkout key on 8 tasks: one order; the others replay it or are
+/// told it is in progress.
+pub async fn race_same_checkout_key_on_8_tasks<S: Store + 'static, R: Spawn>(
+    h: Arc<Harness<S>>,
+    rt: &R,
+) {
+    let (_, store) = h.seller("race-key").await;
+    let v = h.product(store, None, "Drone", "250.00", 10).await;
+    let owner: CartOwner = guest();
+    expect(h.commerce.add_to_cart(&owner, v, q(1)).await, "add");
+    let request = Harness::<S>::checkout_request(&owner, None);
+    let tasks = (0..8)
+        .map(|_| {
+            let (h, request) = (Arc::clone(&h), request.clone());
+            rt.spawn(async move { h.commerce.checkout(request).await })
+        })
+        .collect();
+    let results = join_all(tasks).await;
+    let ids: std::collections::HashSet<_> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok().map(|o| o.id))
+        .collect();
+    assert_eq!(ids.len(), 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .all(|r| r.is_ok() || matches!(r, Err(CommerceError::IdempotencyInProgress))),
+        "{results:?}"
+    );
+    assert_eq!(expect(h.store().audit().await, "audit").orders.len(), 1);
+    assert_eq!(h.stock(v).await.reserved, 1);
+}
