@@ -5,7 +5,7 @@
 //!
 //! One deliberate departure: IRR has exponent 0 here (ISO lists 2). The rial
 //! has no subunit in circulation and Iranian gateways transact in whole rials;
-//! see `docs/money.md`.
+//! see `docs/pricing.md` (section Money).
 
 /// `(alphabetic code, numeric code, exponent, name)`, sorted by code.
 pub(super) static TABLE: &[(&str, u16, u8, &str)] = &[

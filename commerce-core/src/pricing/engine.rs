@@ -239,10 +239,20 @@ impl Run<'_> {
             .collect()
     }
 
-    /// Checks a promotion's window, code, currency, usage and conditions.
+    /// Checks a promotion's code, window, currency, usage and conditions.
+    ///
+    /// The code comes first: a code promotion whose code the buyer did not
+    /// enter is always `CodeNotEntered`, whatever else is true of it, so that
+    /// [`PricedCart::shopper_trace`](super::PricedCart::shopper_trace) can hide
+    /// it and a secret code never reaches a shopper.
     fn gate(&self, p: usize, targets: &Targets) -> Result<Result<Ready, NotApplied>, PricingError> {
         let promo = self.promo(p);
         let ctx = self.ctx;
+        if let Some(code) = promo.code()
+            && !self.cart.codes.contains(code)
+        {
+            return Ok(Err(NotApplied::CodeNotEntered));
+        }
         if let Some(starts_at) = promo.starts_at()
             && ctx.now < starts_at
         {
@@ -252,11 +262,6 @@ impl Run<'_> {
             && ctx.now >= ended_at
         {
             return Ok(Err(NotApplied::Expired { ended_at }));
-        }
-        if let Some(code) = promo.code()
-            && !self.cart.codes.contains(code)
-        {
-            return Ok(Err(NotApplied::CodeNotEntered));
         }
         if let Some(currency) = promo.currency()
             && currency != self.currency
@@ -366,18 +371,29 @@ impl Run<'_> {
             .filter(|&(p, _)| !self.promo(p).combinable());
 
         // The stack first, so that it wins ties; then the exclusive ones in
-        // evaluation order, so that priority and then id break ties.
+        // evaluation order, so that priority and then id break ties. A
+        // combination that gives nothing competes with nothing: its
+        // promotions keep their own reason (nothing to discount, no
+        // shipping cost) rather than being traced as beaten.
+        let mut idle: Vec<(usize, NotApplied)> = Vec::new();
         let mut best: Option<Combination> = None;
         if !stack.is_empty() {
-            best = Some(self.combine(targets, &stack, original.clone())?);
+            let combination = self.combine(targets, &stack, original.clone())?;
+            if combination.value > 0 {
+                best = Some(combination);
+            } else {
+                idle.extend(combination.idle);
+            }
         }
         for one in exclusive {
             let candidate = self.combine(targets, &[one], original.clone())?;
-            if best.as_ref().is_none_or(|b| candidate.value > b.value) {
+            if candidate.value == 0 {
+                idle.extend(candidate.idle);
+            } else if best.as_ref().is_none_or(|b| candidate.value > b.value) {
                 best = Some(candidate);
             }
         }
-        let winner = best.filter(|b| b.value > 0).unwrap_or_default();
+        let winner = best.unwrap_or_default();
 
         let winners: Vec<_> = winner
             .applied
@@ -396,16 +412,8 @@ impl Run<'_> {
                 }),
             })
             .collect();
-        if !winners.is_empty() {
-            for (p, reason) in &winner.idle {
-                outcomes[*p] = Outcome::NotApplied(reason.clone());
-            }
-        } else {
-            for (p, verdict) in verdicts.iter().enumerate() {
-                if matches!(verdict, Verdict::Ready(_)) && self.promotions.is_free_shipping(p) {
-                    outcomes[p] = Outcome::NotApplied(NotApplied::NoShippingCost);
-                }
-            }
+        for (p, reason) in idle.into_iter().chain(winner.idle.iter().cloned()) {
+            outcomes[p] = Outcome::NotApplied(reason);
         }
         for a in &winner.applied {
             outcomes[a.promo] = Outcome::Applied {

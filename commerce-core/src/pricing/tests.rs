@@ -439,3 +439,63 @@ fn net_and_gross_tax() {
     assert_eq!(priced.total, usd(3000));
     assert_eq!(priced.lines.iter().map(|l| l.tax.minor()).sum::<i64>(), 500);
 }
+
+#[test]
+fn an_outcome_that_gives_nothing_keeps_its_own_reason() {
+    let mut shop = Shop::new();
+    let free = shop.variant(usd(0), None);
+    let paid = shop.variant(usd(1000), None);
+    // An exclusive promotion on the free item gives nothing: it is not "beaten".
+    let on_free = Action::Percentage {
+        percent: dec!(50),
+        applies_to: AppliesTo {
+            products: vec![ProductId::from_u128(101)],
+            categories: vec![],
+        },
+        max_discount: None,
+    };
+    let priced = run(
+        &shop,
+        &cart(Currency::USD, &[(free, 1), (paid, 1)]),
+        vec![
+            promo(1, false, 0, on_free),
+            promo(2, true, 0, pct(dec!(10))),
+        ],
+    );
+    assert_eq!(priced.discount_total, usd(100));
+    let outcome = |id| {
+        priced
+            .promotions
+            .iter()
+            .find(|t| t.promotion_id == PromotionId::from_u128(id))
+            .map(|t| t.outcome.clone())
+    };
+    assert_eq!(
+        outcome(1),
+        Some(Outcome::NotApplied(NotApplied::NothingToDiscount))
+    );
+    assert_eq!(outcome(2), Some(Outcome::Applied { amount: usd(100) }));
+}
+
+#[test]
+fn an_unentered_code_is_hidden_even_outside_its_window() {
+    let mut shop = Shop::new();
+    let a = shop.variant(usd(1000), None);
+    let mut spec = promo(1, true, 0, pct(dec!(10))).spec().clone();
+    spec.code = Some("STAFF".into());
+    spec.ends_at = Some(now());
+    let staff = Promotion::new(PromotionId::from_u128(1), spec).unwrap();
+    let mut entered = cart(Currency::USD, &[(a, 1)]);
+    let priced = run(&shop, &entered, vec![staff.clone()]);
+    assert_eq!(
+        priced.promotions[0].outcome,
+        Outcome::NotApplied(NotApplied::CodeNotEntered)
+    );
+    assert_eq!(priced.shopper_trace().count(), 0);
+    entered.codes = vec![crate::promotion::DiscountCode::parse("staff").unwrap()];
+    let priced = run(&shop, &entered, vec![staff]);
+    assert_eq!(
+        priced.promotions[0].outcome,
+        Outcome::NotApplied(NotApplied::Expired { ended_at: now() })
+    );
+}
