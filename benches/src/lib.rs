@@ -165,7 +165,7 @@ impl Shop {
                     product_id: product,
                     category_id: Some(aisle),
                     sku: Sku::parse(&format!("P{p:05}-{size}")).expect("valid SKU"),
-                    name: format!("Product {p} ({size})"),
+                    name: format!("Product {p} ({size})").into(),
                     price: VariantPrice::new(usd(minor), was).expect("compare-at above price"),
                 });
                 variants.push(id);

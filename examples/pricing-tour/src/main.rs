@@ -92,7 +92,7 @@ fn catalog() -> Result<(CatalogSnapshot, Categories, Products)> {
             product_id: ProductId::from_u128(100 + n),
             category_id: Some(category),
             sku: Sku::parse(sku)?,
-            name: name.to_owned(),
+            name: name.into(),
             price: VariantPrice::new(eur(price)?, was)?,
         });
         Ok::<_, Box<dyn Error>>(variant)
@@ -211,7 +211,7 @@ fn row(indent: usize, label: &str, amount: &str) {
     println!("{pad}{label:<room$} {amount}");
 }
 
-fn receipt(title: &str, priced: &PricedCart, promotions: &PromotionSet) {
+fn receipt(title: &str, priced: &PricedCart, catalog: &CatalogSnapshot, promotions: &PromotionSet) {
     println!("{}", "═".repeat(WIDTH));
     println!("{title}");
     println!("{}", "─".repeat(WIDTH));
@@ -223,12 +223,16 @@ fn receipt(title: &str, priced: &PricedCart, promotions: &PromotionSet) {
         let label = format!(
             "{} × {}{was} @ {}",
             line.quantity,
-            line.name,
+            catalog.variant(line.variant_id).map_or("?", |v| &*v.name),
             line.unit_price.amount_string()
         );
         row(0, &label, &line.subtotal.to_string());
         for discount in &line.discounts {
-            row(4, &discount.label, &minus(discount.amount));
+            row(
+                4,
+                priced.label_of(discount.promotion_id).unwrap_or("discount"),
+                &minus(discount.amount),
+            );
         }
     }
     println!("{}", "─".repeat(WIDTH));
@@ -318,7 +322,7 @@ fn main() -> Result<()> {
     println!();
     for (title, cart) in &carts {
         let priced = price(cart, &catalog, &promotions, &ctx)?;
-        receipt(title, &priced, &promotions);
+        receipt(title, &priced, &catalog, &promotions);
     }
     Ok(())
 }
