@@ -1,8 +1,10 @@
 //! What pricing needs to know about the catalog: variants with their prices,
 //! and the category tree (so that a promotion on "Clothing" reaches "Shirts").
 
-use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -39,9 +41,15 @@ pub enum CatalogError {
 }
 
 /// A stock-keeping unit code: 1–64 characters of `A-Z a-z 0-9 - _ . /`.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct Sku(String);
+/// Cheap to clone (shared).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sku(Arc<str>);
+
+impl Serialize for Sku {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
 
 impl Sku {
     /// Checks the text.
@@ -53,7 +61,7 @@ impl Sku {
             && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
         if ok {
-            Ok(Sku(s.to_owned()))
+            Ok(Sku(Arc::from(s)))
         } else {
             Err(CatalogError::InvalidSku(s.chars().take(80).collect()))
         }
@@ -167,8 +175,9 @@ pub struct VariantSnapshot {
     pub category_id: Option<CategoryId>,
     /// The variant's SKU.
     pub sku: Sku,
-    /// The name shown to buyers (product name and variant attributes).
-    pub name: String,
+    /// The name shown to buyers (product name and variant attributes);
+    /// shared, so pricing copies a pointer, not the text.
+    pub name: Arc<str>,
     /// Its price.
     pub price: VariantPrice,
 }
@@ -177,7 +186,7 @@ pub struct VariantSnapshot {
 /// be in the tree before its children.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CategoryTree {
-    parent: HashMap<CategoryId, Option<CategoryId>>,
+    parent: FxHashMap<CategoryId, Option<CategoryId>>,
 }
 
 impl CategoryTree {
@@ -229,7 +238,7 @@ impl CategoryTree {
 /// category tree. Built by the caller (a store) for one cart, or kept for many.
 #[derive(Debug, Clone, Default)]
 pub struct CatalogSnapshot {
-    variants: HashMap<VariantId, VariantSnapshot>,
+    variants: FxHashMap<VariantId, VariantSnapshot>,
     categories: CategoryTree,
 }
 
@@ -237,7 +246,7 @@ impl CatalogSnapshot {
     /// A snapshot over a category tree, with no variants yet.
     pub fn new(categories: CategoryTree) -> Self {
         CatalogSnapshot {
-            variants: HashMap::new(),
+            variants: FxHashMap::default(),
             categories,
         }
     }

@@ -93,7 +93,7 @@ impl Scenario {
                 product_id: product(line.product),
                 category_id: line.category.map(category),
                 sku: Sku::parse(&format!("SKU-{i}")).unwrap(),
-                name: format!("Item {i}"),
+                name: format!("Item {i}").into(),
                 price: VariantPrice::fixed(Money::from_minor(line.unit_minor, self.currency))
                     .unwrap(),
             });

@@ -98,7 +98,7 @@ impl Shop {
             product_id: ProductId::from_u128(id),
             category_id: category.map(CategoryId::from_u128),
             sku: Sku::parse(sku).unwrap(),
-            name: name.to_owned(),
+            name: name.into(),
             price: VariantPrice::fixed(price).unwrap(),
         });
         variant

@@ -433,21 +433,59 @@ impl Money {
 /// Largest-remainder split of `total` minor units by `weights`; `None` when the
 /// weights sum to zero. Shared by [`Money::allocate`] and the pricing engine.
 pub(crate) fn allocate_minor(total: i64, weights: &[u64]) -> Option<Vec<i64>> {
+    let mut parts = Vec::with_capacity(weights.len());
+    let mut scratch = Vec::new();
+    allocate_into(total, weights, &mut parts, &mut scratch)?;
+    Some(parts)
+}
+
+/// [`allocate_minor`] into caller-owned buffers (`parts` is cleared and
+/// filled; `scratch` is working space), so hot loops allocate nothing.
+/// `None` when the weights sum to zero.
+pub(crate) fn allocate_into(
+    total: i64,
+    weights: &[u64],
+    parts: &mut Vec<i64>,
+    scratch: &mut Vec<(u128, usize)>,
+) -> Option<()> {
     let sum: u128 = weights.iter().map(|&w| u128::from(w)).sum();
     if sum == 0 {
         return None;
     }
+    let abs = total.unsigned_abs();
+    // Shares are floor(|total| × w / sum), each with its remainder from the
+    // same division. The products always fit in u128, and in u64 for every
+    // ordinary amount, where division is much cheaper.
+    let max_w = weights.iter().copied().max().unwrap_or(0);
+    let fast = u64::try_from(sum)
+        .ok()
+        .filter(|_| abs.checked_mul(max_w).is_some());
+    scratch.clear();
+    parts.clear();
     let negative = total < 0;
-    let abs = u128::from(total.unsigned_abs());
-    let mut parts = Vec::with_capacity(weights.len());
-    let mut remainders = Vec::with_capacity(weights.len());
-    let mut given: u128 = 0;
+    let mut given: u64 = 0;
     for (i, &w) in weights.iter().enumerate() {
-        let exact = abs * u128::from(w);
-        let floor = exact / sum;
+        let (floor, rem) = match fast {
+            Some(sum) => {
+                let p = abs * w;
+                (p / sum, u128::from(p % sum))
+            }
+            None => {
+                let p = u128::from(abs) * u128::from(w);
+                // The quotient is at most |total|, so it fits in u64.
+                (u64::try_from(p / sum).unwrap_or(u64::MAX), p % sum)
+            }
+        };
         given += floor;
-        parts.push(floor);
-        remainders.push((exact % sum, i));
+        // Signed at once: a part is at most |total| and carries its sign, so
+        // it fits in i64 (2^63 only as all of i64::MIN).
+        let signed = if negative {
+            -i128::from(floor)
+        } else {
+            i128::from(floor)
+        };
+        parts.push(i64::try_from(signed).ok()?);
+        scratch.push((rem, i));
     }
     // Fewer than `weights.len()` units are left; they go to the largest
     // remainders, ties to the earlier part. Only the set of winners matters,
@@ -455,22 +493,15 @@ pub(crate) fn allocate_minor(total: i64, weights: &[u64]) -> Option<Vec<i64>> {
     let left = usize::try_from(abs - given).ok()?;
     if left > 0 {
         let by_rank = |a: &(u128, usize), b: &(u128, usize)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
-        if left < remainders.len() {
-            remainders.select_nth_unstable_by(left - 1, by_rank);
+        if left < scratch.len() {
+            scratch.select_nth_unstable_by(left - 1, by_rank);
         }
-        for &(_, i) in &remainders[..left] {
-            parts[i] += 1;
+        let step = if negative { -1 } else { 1 };
+        for &(_, i) in &scratch[..left] {
+            parts[i] += step;
         }
     }
-    parts
-        .into_iter()
-        .map(|p| {
-            // Each part is at most |total| <= 2^63 and carries total's sign,
-            // so it fits back in i64 (2^63 only as i64::MIN itself).
-            let p = i128::try_from(p).ok()?;
-            i64::try_from(if negative { -p } else { p }).ok()
-        })
-        .collect()
+    Some(())
 }
 
 impl PartialOrd for Money {

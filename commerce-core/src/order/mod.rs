@@ -14,7 +14,6 @@ use crate::ids::{
     CustomerId, LineId, OrderId, PaymentId, ProductId, PromotionId, StoreId, VariantId,
 };
 use crate::money::{Currency, Money, MoneyError};
-use crate::pricing::LineDiscount;
 use crate::promotion::DiscountCode;
 use crate::quantity::Quantity;
 
@@ -41,13 +40,24 @@ pub struct OrderLine {
     /// `unit_price × quantity`.
     pub subtotal: Money,
     /// Each discount, with its promotion and label.
-    pub discounts: Vec<LineDiscount>,
+    pub discounts: Vec<OrderDiscount>,
     /// Sum of discounts.
     pub discount_total: Money,
     /// The line's tax.
     pub tax: Money,
     /// `subtotal - discount_total`.
     pub total: Money,
+}
+
+/// One promotion's discount on one order line, as it was at checkout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderDiscount {
+    /// The promotion.
+    pub promotion_id: PromotionId,
+    /// Its label at the time.
+    pub label: String,
+    /// The amount taken off the line.
+    pub amount: Money,
 }
 
 /// A promotion an order holds (its usage is reserved, then committed).

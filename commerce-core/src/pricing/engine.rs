@@ -1,6 +1,8 @@
 //! The pricing algorithm. See the module docs of `pricing` for the rules.
 
-use std::collections::HashSet;
+use std::sync::Arc;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use rust_decimal::Decimal;
 
@@ -10,7 +12,8 @@ use super::result::{
 use super::set::PromotionSet;
 use super::{CartInput, PricingContext, PricingError};
 use crate::catalog::{CatalogSnapshot, VariantSnapshot};
-use crate::money::{Currency, Money, allocate_minor};
+use crate::ids::CategoryId;
+use crate::money::{Currency, Money, allocate_into, allocate_minor};
 use crate::promotion::{Action, Condition, Promotion};
 use crate::tax::TaxableLine;
 
@@ -51,6 +54,7 @@ pub fn price(
         lines: &lines,
         currency,
         subtotal: subtotal.minor(),
+        scratch: Default::default(),
     };
     let targets = run.targets();
     let verdicts = run.gate_all(&targets)?;
@@ -69,7 +73,7 @@ fn resolve_lines<'a>(
     cart: &'a CartInput,
     catalog: &'a CatalogSnapshot,
 ) -> Result<Vec<Line<'a>>, PricingError> {
-    let mut ids = HashSet::with_capacity(cart.lines.len());
+    let mut ids = FxHashSet::with_capacity_and_hasher(cart.lines.len(), Default::default());
     cart.lines
         .iter()
         .map(|input| {
@@ -156,6 +160,14 @@ struct Combination {
     value: i64,
 }
 
+/// Buffers reused by every split of one pricing run.
+#[derive(Default)]
+struct Scratch {
+    weights: Vec<u64>,
+    parts: Vec<i64>,
+    ranks: Vec<(u128, usize)>,
+}
+
 struct Run<'a> {
     cart: &'a CartInput,
     catalog: &'a CatalogSnapshot,
@@ -164,6 +176,7 @@ struct Run<'a> {
     lines: &'a [Line<'a>],
     currency: Currency,
     subtotal: i64,
+    scratch: std::cell::RefCell<Scratch>,
 }
 
 impl Run<'_> {
@@ -191,6 +204,7 @@ impl Run<'_> {
             !set.contains_by_product.is_empty() || !set.contains_by_category.is_empty();
         if targeted || containing {
             let mut last_line = vec![u32::MAX; n];
+            let mut by_category: FxHashMap<CategoryId, (Vec<u32>, Vec<u32>)> = FxHashMap::default();
             for (li, line) in self.lines.iter().enumerate() {
                 let li = u32::try_from(li).unwrap_or(u32::MAX);
                 let mut mark = |ps: Option<&Vec<u32>>| {
@@ -208,12 +222,25 @@ impl Run<'_> {
                     c.iter().for_each(|&p| contains_hit[p as usize] = true);
                 }
                 if let Some(category) = line.variant.category_id {
-                    for c in self.catalog.categories().lineage(category) {
-                        mark(set.by_category.get(&c));
-                        if let Some(ps) = set.contains_by_category.get(&c) {
-                            ps.iter().for_each(|&p| contains_hit[p as usize] = true);
-                        }
-                    }
+                    // Lines share categories: walk each one's ancestry once per run.
+                    let (targeting, containing) =
+                        by_category.entry(category).or_insert_with(|| {
+                            let mut targeting = Vec::new();
+                            let mut containing = Vec::new();
+                            for c in self.catalog.categories().lineage(category) {
+                                if let Some(ps) = set.by_category.get(&c) {
+                                    targeting.extend_from_slice(ps);
+                                }
+                                if let Some(ps) = set.contains_by_category.get(&c) {
+                                    containing.extend_from_slice(ps);
+                                }
+                            }
+                            (targeting, containing)
+                        });
+                    mark(Some(targeting));
+                    containing
+                        .iter()
+                        .for_each(|&p| contains_hit[p as usize] = true);
                 }
             }
         }
@@ -385,17 +412,25 @@ impl Run<'_> {
                 idle.extend(combination.idle);
             }
         }
+        // An exclusive promotion only needs its value to compete; it is split
+        // across lines only if it wins.
+        let mut best_exclusive: Option<((usize, Ready), i64)> = None;
         for one in exclusive {
-            let candidate = self.combine(targets, &[one], original.clone())?;
-            if candidate.value == 0 {
-                idle.extend(candidate.idle);
-            } else if best.as_ref().is_none_or(|b| candidate.value > b.value) {
-                best = Some(candidate);
+            let value = self.value_alone(targets, one, &original)?;
+            let to_beat = best_exclusive.map_or(best.as_ref().map_or(0, |b| b.value), |(_, v)| v);
+            if value == 0 {
+                idle.push((one.0, self.idle_reason(one.0)));
+            } else if value > to_beat {
+                best_exclusive = Some((one, value));
             }
         }
-        let winner = best.unwrap_or_default();
+        let winner = match best_exclusive {
+            Some((one, _)) => self.combine(targets, &[one], original)?,
+            None => best.unwrap_or_default(),
+        };
 
-        let winners: Vec<_> = winner
+        // Shared by every loser's trace entry.
+        let winners: Arc<[_]> = winner
             .applied
             .iter()
             .map(|a| self.promo(a.promo).id())
@@ -408,7 +443,7 @@ impl Run<'_> {
                     Outcome::NotApplied(NotApplied::NothingToDiscount)
                 }
                 Verdict::Ready(_) => Outcome::NotApplied(NotApplied::NotCombinable {
-                    beaten_by: winners.clone(),
+                    beaten_by: Arc::clone(&winners),
                 }),
             })
             .collect();
@@ -469,6 +504,28 @@ impl Run<'_> {
         Ok(out)
     }
 
+    /// What one promotion gives when applied alone to the undiscounted lines.
+    fn value_alone(
+        &self,
+        targets: &Targets,
+        (p, ready): (usize, Ready),
+        original: &[i64],
+    ) -> Result<i64, PricingError> {
+        if self.promotions.is_free_shipping(p) {
+            return Ok(self.shipping_price(self.subtotal));
+        }
+        Ok(self.discount(p, ready, targets.of(p), original)?.0)
+    }
+
+    /// Why a promotion that gives nothing alone gave nothing.
+    fn idle_reason(&self, p: usize) -> NotApplied {
+        if self.promotions.is_free_shipping(p) {
+            NotApplied::NoShippingCost
+        } else {
+            NotApplied::NothingToDiscount
+        }
+    }
+
     /// The shipping price before promotions, for a discounted subtotal.
     fn shipping_price(&self, discounted_subtotal: i64) -> i64 {
         match &self.cart.shipping {
@@ -489,9 +546,49 @@ impl Run<'_> {
         lines: &[u32],
         remaining: &[i64],
     ) -> Result<Vec<(u32, i64)>, PricingError> {
+        let (total, weights) = self.discount(p, ready, lines, remaining)?;
+        if total <= 0 {
+            return Ok(Vec::new());
+        }
+        let mut scratch = self.scratch.borrow_mut();
+        let Scratch {
+            weights: buf,
+            parts,
+            ranks,
+        } = &mut *scratch;
+        let weights = match weights {
+            Some(w) => w,
+            None => {
+                buf.clear();
+                buf.extend(lines.iter().map(|&l| remaining[l as usize].unsigned_abs()));
+                std::mem::take(buf)
+            }
+        };
+        let split = allocate_into(total, &weights, parts, ranks);
+        *buf = weights;
+        if split.is_none() {
+            return Ok(Vec::new());
+        }
+        Ok(lines
+            .iter()
+            .zip(parts.iter())
+            .filter(|&(_, &a)| a > 0)
+            .map(|(&l, &a)| (l, a))
+            .collect())
+    }
+
+    /// One promotion's discount total on its lines (rounded once), with the
+    /// weights to split it by when they are not the lines' remaining amounts.
+    fn discount(
+        &self,
+        p: usize,
+        ready: Ready,
+        lines: &[u32],
+        remaining: &[i64],
+    ) -> Result<(i64, Option<Vec<u64>>), PricingError> {
         let left: i64 = lines.iter().map(|&l| remaining[l as usize]).sum();
         if left <= 0 {
-            return Ok(Vec::new());
+            return Ok((0, None));
         }
         let percent_of = |base: i64, percent: Decimal| -> Result<i64, PricingError> {
             Ok(self
@@ -500,13 +597,7 @@ impl Run<'_> {
                 .round(self.ctx.rounding)?
                 .minor())
         };
-        let weights_of_left = || {
-            lines
-                .iter()
-                .map(|&l| remaining[l as usize].unsigned_abs())
-                .collect::<Vec<u64>>()
-        };
-        let (total, weights) = match self.promo(p).action() {
+        let found = match self.promo(p).action() {
             Action::Percentage {
                 percent,
                 max_discount,
@@ -516,12 +607,12 @@ impl Run<'_> {
                 if let Some(cap) = max_discount {
                     d = d.min(cap.minor());
                 }
-                (d, weights_of_left())
+                (d, None)
             }
-            Action::FixedAmount { amount, .. } => (amount.minor().min(left), weights_of_left()),
+            Action::FixedAmount { amount, .. } => (amount.minor().min(left), None),
             Action::Tiered { .. } => {
                 let percent = ready.tier_percent.unwrap_or(Decimal::ZERO);
-                (percent_of(left, percent)?, weights_of_left())
+                (percent_of(left, percent)?, None)
             }
             Action::BuyXGetY {
                 buy, get, percent, ..
@@ -531,20 +622,11 @@ impl Run<'_> {
                     .iter()
                     .map(|&w| i64::try_from(w).unwrap_or(i64::MAX))
                     .sum();
-                (percent_of(base, *percent)?, weights)
+                (percent_of(base, *percent)?, Some(weights))
             }
-            Action::FreeShipping => (0, Vec::new()),
+            Action::FreeShipping => (0, None),
         };
-        if total <= 0 {
-            return Ok(Vec::new());
-        }
-        let parts = allocate_minor(total, &weights).unwrap_or_default();
-        Ok(lines
-            .iter()
-            .zip(parts)
-            .filter(|&(_, a)| a > 0)
-            .map(|(&l, a)| (l, a))
-            .collect())
+        Ok(found)
     }
 
     /// Buy X get Y: for each line, the amount of its units that are among the
@@ -557,17 +639,25 @@ impl Run<'_> {
             .map(|&l| u64::from(self.lines[l as usize].qty))
             .sum();
         let mut free = units / (u64::from(buy) + u64::from(get)) * u64::from(get);
-        let mut order: Vec<usize> = (0..lines.len()).collect();
-        // Cheapest unit first; a stable sort keeps cart order among equals.
-        // Compare remaining/qty without division: a/q < b/r  <=>  a*r < b*q.
-        order.sort_by(|&a, &b| {
-            let (la, lb) = (lines[a] as usize, lines[b] as usize);
-            let ka = i128::from(remaining[la]) * i128::from(self.lines[lb].qty);
-            let kb = i128::from(remaining[lb]) * i128::from(self.lines[la].qty);
-            ka.cmp(&kb)
-        });
+        // Cheapest unit first, cart order among equals. The key is
+        // floor(remaining × 2^64 / qty): quantities are at most 999, so two
+        // different per-unit prices differ by at least 2^64 / 999² in it, and
+        // the key orders exactly as the prices do, with one division per line
+        // instead of multiplications in every comparison.
+        let mut order: Vec<(u128, usize)> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| {
+                let q = u128::from(self.lines[l as usize].qty.max(1));
+                (
+                    (u128::from(remaining[l as usize].unsigned_abs()) << 64) / q,
+                    i,
+                )
+            })
+            .collect();
+        order.sort_unstable();
         let mut weights = vec![0_u64; lines.len()];
-        for i in order {
+        for (_, i) in order {
             if free == 0 {
                 break;
             }
@@ -591,7 +681,15 @@ impl Run<'_> {
         subtotal: Money,
     ) -> Result<PricedCart, PricingError> {
         let cur = self.currency;
-        let mut discounts: Vec<Vec<LineDiscount>> = vec![Vec::new(); self.lines.len()];
+        // Each line's list is allocated once, at its final size.
+        let mut counts = vec![0_usize; self.lines.len()];
+        for a in &winner.applied {
+            for &(l, _) in &a.parts {
+                counts[l as usize] += 1;
+            }
+        }
+        let mut discounts: Vec<Vec<LineDiscount>> =
+            counts.into_iter().map(Vec::with_capacity).collect();
         let mut line_discount = vec![0_i64; self.lines.len()];
         let mut shipping_discount = 0;
         for a in &winner.applied {
@@ -599,7 +697,6 @@ impl Run<'_> {
             for &(l, amount) in &a.parts {
                 discounts[l as usize].push(LineDiscount {
                     promotion_id: promo.id(),
-                    label: promo.name().to_owned(),
                     amount: self.money(amount),
                 });
                 line_discount[l as usize] += amount;
@@ -667,8 +764,6 @@ impl Run<'_> {
                 line_id: line.input.id,
                 variant_id: line.variant.id,
                 product_id: line.variant.product_id,
-                sku: line.variant.sku.clone(),
-                name: line.variant.name.clone(),
                 quantity: line.input.quantity,
                 unit_price: line.variant.price.price(),
                 compare_at_price: line.variant.price.compare_at(),
@@ -694,7 +789,7 @@ impl Run<'_> {
             .zip(outcomes)
             .map(|(p, outcome)| PromotionTrace {
                 promotion_id: p.id(),
-                label: p.name().to_owned(),
+                label: Arc::clone(p.label()),
                 code: p.code().cloned(),
                 outcome,
             })

@@ -1,11 +1,11 @@
 //! What pricing returns: the priced cart and its explanation.
 
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::catalog::Sku;
 use crate::ids::{LineId, ProductId, PromotionId, VariantId};
 use crate::money::{Currency, Money};
 use crate::promotion::DiscountCode;
@@ -60,6 +60,14 @@ impl PricedCart {
             .filter(|t| !matches!(t.outcome, Outcome::NotApplied(NotApplied::CodeNotEntered)))
     }
 
+    /// The label of a promotion in this result (for showing line discounts).
+    pub fn label_of(&self, promotion: PromotionId) -> Option<&str> {
+        self.promotions
+            .iter()
+            .find(|t| t.promotion_id == promotion)
+            .map(|t| &*t.label)
+    }
+
     /// The total discount a promotion gave (lines and shipping), zero if none.
     pub fn discount_of(&self, promotion: PromotionId) -> Money {
         self.promotions
@@ -73,7 +81,8 @@ impl PricedCart {
     }
 }
 
-/// One priced line.
+/// One priced line: amounts and ids. Names and SKUs are in the catalog
+/// snapshot the cart was priced with (`catalog.variant(line.variant_id)`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PricedLine {
     /// The cart line.
@@ -82,10 +91,6 @@ pub struct PricedLine {
     pub variant_id: VariantId,
     /// The variant's product.
     pub product_id: ProductId,
-    /// The variant's SKU.
-    pub sku: Sku,
-    /// The name shown to buyers.
-    pub name: String,
     /// Units.
     pub quantity: Quantity,
     /// The selling price of one unit (what an order keeps).
@@ -130,13 +135,12 @@ impl PricedLine {
     }
 }
 
-/// One promotion's discount on one line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+/// One promotion's discount on one line. The promotion's label is in the
+/// trace, once: [`PricedCart::label_of`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct LineDiscount {
     /// The promotion.
     pub promotion_id: PromotionId,
-    /// Its label.
-    pub label: String,
     /// The amount taken off this line.
     pub amount: Money,
 }
@@ -164,7 +168,7 @@ pub struct PromotionTrace {
     /// The promotion.
     pub promotion_id: PromotionId,
     /// Its label.
-    pub label: String,
+    pub label: Arc<str>,
     /// Its code, when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<DiscountCode>,
@@ -259,7 +263,7 @@ pub enum NotApplied {
     /// A better outcome excludes it: the promotions that applied instead.
     NotCombinable {
         /// The promotions that applied.
-        beaten_by: Vec<PromotionId>,
+        beaten_by: Arc<[PromotionId]>,
     },
 }
 

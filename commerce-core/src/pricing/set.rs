@@ -1,7 +1,9 @@
 //! A set of promotions, sorted and indexed once so that each pricing run
 //! only meets the promotions that can touch its lines.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use rustc_hash::FxHashMap;
 
 use crate::ids::{CategoryId, ProductId, PromotionId};
 use crate::promotion::{Action, Condition, DiscountCode, Promotion};
@@ -21,12 +23,12 @@ pub struct PromotionSet {
     promotions: Vec<Promotion>,
     /// Promotions whose action applies to every line.
     pub(super) everywhere: Vec<u32>,
-    pub(super) by_product: HashMap<ProductId, Vec<u32>>,
-    pub(super) by_category: HashMap<CategoryId, Vec<u32>>,
+    pub(super) by_product: FxHashMap<ProductId, Vec<u32>>,
+    pub(super) by_category: FxHashMap<CategoryId, Vec<u32>>,
     /// For `contains` conditions: from each product and category they name
     /// to the promotions naming it.
-    pub(super) contains_by_product: HashMap<ProductId, Vec<u32>>,
-    pub(super) contains_by_category: HashMap<CategoryId, Vec<u32>>,
+    pub(super) contains_by_product: FxHashMap<ProductId, Vec<u32>>,
+    pub(super) contains_by_category: FxHashMap<CategoryId, Vec<u32>>,
 }
 
 impl PromotionSet {

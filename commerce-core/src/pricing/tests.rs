@@ -44,7 +44,7 @@ impl Shop {
             product_id: ProductId::from_u128(self.next),
             category_id: category.map(CategoryId::from_u128),
             sku: Sku::parse(&format!("SKU-{}", self.next)).unwrap(),
-            name: format!("Item {}", self.next),
+            name: format!("Item {}", self.next).into(),
             price: VariantPrice::fixed(price).unwrap(),
         });
         id
@@ -193,7 +193,7 @@ fn exclusive_wins_only_when_it_gives_more_and_ties_go_to_the_stack() {
             .unwrap()
             .outcome,
         Outcome::NotApplied(NotApplied::NotCombinable {
-            beaten_by: vec![PromotionId::from_u128(1), PromotionId::from_u128(2)]
+            beaten_by: vec![PromotionId::from_u128(1), PromotionId::from_u128(2)].into()
         })
     );
 

@@ -281,6 +281,9 @@ pub struct Promotion {
     code: Option<DiscountCode>,
     #[serde(skip)]
     currency: Option<Currency>,
+    /// The name, shared with every discount and trace entry that shows it.
+    #[serde(skip)]
+    label: std::sync::Arc<str>,
 }
 
 impl Promotion {
@@ -371,6 +374,7 @@ impl Promotion {
         }
         Ok(Promotion {
             id,
+            label: std::sync::Arc::from(spec.name.as_str()),
             spec,
             code,
             currency: currency.seen,
@@ -385,6 +389,11 @@ impl Promotion {
     /// The label shown to buyers.
     pub fn name(&self) -> &str {
         &self.spec.name
+    }
+
+    /// The label, shared (cheap to clone into results).
+    pub fn label(&self) -> &std::sync::Arc<str> {
+        &self.label
     }
 
     /// The code, for promotions a buyer must enter.

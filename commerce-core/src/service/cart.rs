@@ -411,7 +411,7 @@ impl<S: Store> Commerce<S> {
                 product_id: record.product.id,
                 category_id: record.product.category_id,
                 sku: v.sku.clone(),
-                name: v.display_name(&record.product.name),
+                name: v.display_name(&record.product.name).into(),
                 price: v.price,
             });
             lines.push(LineInput {

@@ -8,7 +8,9 @@ use crate::cart::CartOwner;
 use crate::idempotency::{Begin, Fingerprint, IdempotencyKey};
 use crate::ids::{CustomerId, OrderId};
 use crate::inventory::Shortage;
-use crate::order::{AppliedPromotion, Order, OrderLine, OrderStatus, ShippingSnapshot};
+use crate::order::{
+    AppliedPromotion, Order, OrderDiscount, OrderLine, OrderStatus, ShippingSnapshot,
+};
 use crate::pricing::Outcome;
 use crate::storage::{PlaceOrder, PlaceRejection, Store};
 
@@ -162,21 +164,32 @@ impl<S: Store> Commerce<S> {
             .await?;
         let mut lines = Vec::with_capacity(priced.lines.len());
         for l in &priced.lines {
-            let store_id = records
+            let record = records
                 .get(&l.variant_id)
-                .map(|r| r.product.store_id)
                 .ok_or(CommerceError::ProductUnavailable(l.variant_id))?;
+            let discounts = l
+                .discounts
+                .iter()
+                .map(|d| OrderDiscount {
+                    promotion_id: d.promotion_id,
+                    label: priced
+                        .label_of(d.promotion_id)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    amount: d.amount,
+                })
+                .collect();
             lines.push(OrderLine {
                 id: l.line_id,
                 variant_id: l.variant_id,
                 product_id: l.product_id,
-                store_id,
-                sku: l.sku.clone(),
-                name: l.name.clone(),
+                store_id: record.product.store_id,
+                sku: record.variant.sku.clone(),
+                name: record.variant.display_name(&record.product.name),
                 quantity: l.quantity,
                 unit_price: l.unit_price,
                 subtotal: l.subtotal,
-                discounts: l.discounts.clone(),
+                discounts,
                 discount_total: l.discount_total,
                 tax: l.tax,
                 total: l.total,
@@ -188,7 +201,7 @@ impl<S: Store> Commerce<S> {
             .filter_map(|t| match t.outcome {
                 Outcome::Applied { amount } => Some(AppliedPromotion {
                     promotion_id: t.promotion_id,
-                    label: t.label.clone(),
+                    label: t.label.to_string(),
                     code: t.code.clone(),
                     amount,
                 }),
