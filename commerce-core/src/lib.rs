@@ -19,6 +19,7 @@
 //!
 //! Start with the example of [`pricing`].
 
+pub mod account;
 pub mod address;
 pub mod cart;
 pub mod catalog;

@@ -66,6 +66,12 @@ pub enum CommerceError {
     /// A request with this key is still running; retry later.
     #[error("a request with this idempotency key is in progress")]
     IdempotencyInProgress,
+    /// Another account has this email.
+    #[error("email already taken")]
+    EmailTaken,
+    /// The account already reviewed this product.
+    #[error("this product was already reviewed by this account")]
+    AlreadyReviewed,
     /// Someone changed the same thing at the same time; retry.
     #[error("concurrent change; retry")]
     Conflict,

@@ -2,6 +2,7 @@
 //! clock, payment gateways and the shop's settings; its methods check input,
 //! price, and hand each state change to one atomic store operation.
 
+mod accounts;
 mod cart;
 mod checkout;
 mod error;

@@ -9,17 +9,19 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use chrono::{DateTime, Utc};
 
 use super::{
-    ApplyPayment, AuditSnapshot, AuditStore, BelowReserved, CartChanged, CartStore, CatalogStore,
-    IdempotencyStore, InventoryStore, OrderFilter, OrderStore, OutboxStore, Page, PaymentOutcome,
-    PlaceOrder, PlaceRejection, PromotionStore, RefundRejection, Reservation, StoreError,
-    UnknownPayment, UsageRecord, UsageState, VariantRecord,
+    AccountStore, AlreadyReviewed, ApplyPayment, AuditSnapshot, AuditStore, BelowReserved,
+    CartChanged, CartStore, CatalogStore, EmailTaken, IdempotencyStore, InventoryStore,
+    OrderFilter, OrderStore, OutboxStore, Page, PaymentOutcome, PlaceOrder, PlaceRejection,
+    PromotionStore, RefundRejection, Reservation, StoreError, UnknownPayment, UsageRecord,
+    UsageState, VariantRecord,
 };
+use crate::account::{Account, Email, Rating, Review, SavedAddress};
 use crate::cart::{Cart, CartOwner};
 use crate::catalog::Sku;
 use crate::idempotency::{Begin, Fingerprint, IdempotencyKey, IdempotencyRecord};
 use crate::ids::{
-    CartId, CategoryId, CustomerId, EventId, OrderId, PaymentId, ProductId, PromotionId, StoreId,
-    VariantId,
+    AddressId, CartId, CategoryId, CustomerId, EventId, OrderId, PaymentId, ProductId, PromotionId,
+    StoreId, VariantId,
 };
 use crate::inventory::{Shortage, Stock, crossed_low_threshold};
 use crate::money::Money;
@@ -51,6 +53,11 @@ struct State {
     inbox: HashSet<(String, String)>,
     outbox: Vec<OutboxEvent>,
     idempotency: HashMap<(String, IdempotencyKey), IdempotencyRecord>,
+    accounts: HashMap<CustomerId, Account>,
+    account_by_email: HashMap<Email, CustomerId>,
+    addresses: Vec<SavedAddress>,
+    wishlist: Vec<(CustomerId, ProductId)>,
+    reviews: Vec<Review>,
 }
 
 /// The reference storage backend, in memory. Atomic and safe to share across
@@ -1177,5 +1184,235 @@ impl AuditStore for InMemoryStore {
             promotions: s.promotions.values().cloned().collect(),
             events: s.outbox.clone(),
         })
+    }
+}
+
+impl AccountStore for InMemoryStore {
+    async fn create_account(
+        &self,
+        account: Account,
+    ) -> Result<Result<Account, EmailTaken>, StoreError> {
+        op(self, move |s| {
+            if s.account_by_email.contains_key(&account.email)
+                || s.accounts.contains_key(&account.id)
+            {
+                return Err(EmailTaken);
+            }
+            s.account_by_email.insert(account.email.clone(), account.id);
+            s.accounts.insert(account.id, account.clone());
+            Ok(account)
+        })
+        .await
+    }
+
+    async fn update_account(
+        &self,
+        account: Account,
+    ) -> Result<Result<Account, EmailTaken>, StoreError> {
+        self.with(|s| {
+            let old = s
+                .accounts
+                .get(&account.id)
+                .ok_or(StoreError::NotFound("account"))?
+                .email
+                .clone();
+            if old != account.email {
+                if s.account_by_email.contains_key(&account.email) {
+                    return Ok(Err(EmailTaken));
+                }
+                s.account_by_email.remove(&old);
+                s.account_by_email.insert(account.email.clone(), account.id);
+            }
+            s.accounts.insert(account.id, account.clone());
+            Ok(Ok(account))
+        })
+    }
+
+    async fn account(&self, id: CustomerId) -> Result<Option<Account>, StoreError> {
+        op(self, move |s| s.accounts.get(&id).cloned()).await
+    }
+
+    async fn account_by_email(&self, email: &Email) -> Result<Option<Account>, StoreError> {
+        op(self, |s| {
+            s.account_by_email
+                .get(email)
+                .and_then(|id| s.accounts.get(id))
+                .cloned()
+        })
+        .await
+    }
+
+    async fn save_address(&self, mut address: SavedAddress) -> Result<SavedAddress, StoreError> {
+        op(self, move |s| {
+            let others = s
+                .addresses
+                .iter()
+                .filter(|a| a.account_id == address.account_id && a.id != address.id);
+            if others.clone().count() == 0 {
+                address.is_default = true;
+            }
+            if address.is_default {
+                for a in s
+                    .addresses
+                    .iter_mut()
+                    .filter(|a| a.account_id == address.account_id)
+                {
+                    a.is_default = false;
+                }
+            }
+            match s.addresses.iter_mut().find(|a| a.id == address.id) {
+                Some(existing) => *existing = address.clone(),
+                None => s.addresses.push(address.clone()),
+            }
+            address
+        })
+        .await
+    }
+
+    async fn delete_address(&self, account: CustomerId, id: AddressId) -> Result<bool, StoreError> {
+        op(self, move |s| {
+            let before = s.addresses.len();
+            s.addresses
+                .retain(|a| !(a.id == id && a.account_id == account));
+            s.addresses.len() != before
+        })
+        .await
+    }
+
+    async fn addresses(&self, account: CustomerId) -> Result<Vec<SavedAddress>, StoreError> {
+        op(self, move |s| {
+            let mut book: Vec<SavedAddress> = s
+                .addresses
+                .iter()
+                .filter(|a| a.account_id == account)
+                .cloned()
+                .collect();
+            book.sort_by_key(|a| (!a.is_default, a.id));
+            book
+        })
+        .await
+    }
+
+    async fn wishlist_add(
+        &self,
+        account: CustomerId,
+        product: ProductId,
+    ) -> Result<bool, StoreError> {
+        op(self, move |s| {
+            if s.wishlist.contains(&(account, product)) {
+                return false;
+            }
+            s.wishlist.push((account, product));
+            true
+        })
+        .await
+    }
+
+    async fn wishlist_remove(
+        &self,
+        account: CustomerId,
+        product: ProductId,
+    ) -> Result<bool, StoreError> {
+        op(self, move |s| {
+            let before = s.wishlist.len();
+            s.wishlist.retain(|w| *w != (account, product));
+            s.wishlist.len() != before
+        })
+        .await
+    }
+
+    async fn wishlist(&self, account: CustomerId) -> Result<Vec<ProductId>, StoreError> {
+        op(self, move |s| {
+            s.wishlist
+                .iter()
+                .filter(|(a, _)| *a == account)
+                .map(|(_, p)| *p)
+                .collect()
+        })
+        .await
+    }
+
+    async fn add_review(
+        &self,
+        review: Review,
+    ) -> Result<Result<Review, AlreadyReviewed>, StoreError> {
+        op(self, move |s| {
+            if s.reviews
+                .iter()
+                .any(|r| r.product_id == review.product_id && r.account_id == review.account_id)
+            {
+                return Err(AlreadyReviewed);
+            }
+            s.reviews.push(review.clone());
+            Ok(review)
+        })
+        .await
+    }
+
+    async fn reviews(
+        &self,
+        product: ProductId,
+        page: u32,
+        per_page: u32,
+    ) -> Result<Page<Review>, StoreError> {
+        op(self, move |s| {
+            let mut all: Vec<&Review> = s
+                .reviews
+                .iter()
+                .filter(|r| r.product_id == product)
+                .collect();
+            all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+            let per_page = per_page.clamp(1, 100);
+            let page = page.max(1);
+            let skip =
+                usize::try_from(u64::from(page - 1) * u64::from(per_page)).unwrap_or(usize::MAX);
+            let items = all
+                .iter()
+                .skip(skip)
+                .take(per_page as usize)
+                .map(|r| (*r).clone())
+                .collect();
+            Page {
+                items,
+                page,
+                per_page,
+                total: all.len() as u64,
+            }
+        })
+        .await
+    }
+
+    async fn rating(&self, product: ProductId) -> Result<Rating, StoreError> {
+        op(self, move |s| {
+            let (sum, count) = s
+                .reviews
+                .iter()
+                .filter(|r| r.product_id == product)
+                .fold((0_u32, 0_u32), |(sum, n), r| {
+                    (sum + u32::from(r.rating), n + 1)
+                });
+            let average = if count == 0 {
+                0.0
+            } else {
+                f64::from(sum) / f64::from(count)
+            };
+            Rating { average, count }
+        })
+        .await
+    }
+
+    async fn has_purchased(
+        &self,
+        account: CustomerId,
+        product: ProductId,
+    ) -> Result<bool, StoreError> {
+        op(self, move |s| {
+            s.orders.values().any(|o| {
+                o.customer_id == Some(account)
+                    && (o.status.is_captured() || o.status == OrderStatus::Refunded)
+                    && o.lines.iter().any(|l| l.product_id == product)
+            })
+        })
+        .await
     }
 }

@@ -20,10 +20,11 @@ use serde::{Deserialize, Serialize};
 
 pub use memory::InMemoryStore;
 
+use crate::account::{Account, Email, Rating, Review, SavedAddress};
 use crate::cart::{Cart, CartOwner};
 use crate::idempotency::{Begin, Fingerprint, IdempotencyKey};
 use crate::ids::{
-    CartId, CustomerId, OrderId, PaymentId, ProductId, PromotionId, StoreId, VariantId,
+    AddressId, CartId, CustomerId, OrderId, PaymentId, ProductId, PromotionId, StoreId, VariantId,
 };
 use crate::inventory::{Shortage, Stock};
 use crate::money::Money;
@@ -556,6 +557,105 @@ pub trait AuditStore: Send + Sync {
     fn audit(&self) -> impl Future<Output = Result<AuditSnapshot, StoreError>> + Send;
 }
 
+/// The email belongs to another account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("email already taken")]
+pub struct EmailTaken;
+
+/// The account has already reviewed this product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("already reviewed")]
+pub struct AlreadyReviewed;
+
+/// Accounts, address books, wishlists and reviews.
+///
+/// # Contract
+/// - Emails are unique (they are stored normalised to lower case): a clash
+///   is [`EmailTaken`] and writes nothing.
+/// - `save_address` inserts or replaces an entry atomically: an account's
+///   first address becomes its default, and saving one with `is_default`
+///   clears the flag on the others, so an account has at most one default.
+/// - Wishlist adds and removes are idempotent; they answer whether anything changed.
+/// - One review per account and product ([`AlreadyReviewed`] otherwise).
+/// - `has_purchased` is true when the account has an order that captured
+///   money (paid, shipped, delivered or refunded) with a line of the product.
+pub trait AccountStore: Send + Sync {
+    /// Creates an account.
+    fn create_account(
+        &self,
+        account: Account,
+    ) -> impl Future<Output = Result<Result<Account, EmailTaken>, StoreError>> + Send;
+    /// Replaces an account (profile, roles, verification, hash).
+    fn update_account(
+        &self,
+        account: Account,
+    ) -> impl Future<Output = Result<Result<Account, EmailTaken>, StoreError>> + Send;
+    /// An account.
+    fn account(
+        &self,
+        id: CustomerId,
+    ) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
+    /// An account by email.
+    fn account_by_email(
+        &self,
+        email: &Email,
+    ) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
+    /// Inserts or replaces an address-book entry (see the contract).
+    fn save_address(
+        &self,
+        address: SavedAddress,
+    ) -> impl Future<Output = Result<SavedAddress, StoreError>> + Send;
+    /// Deletes an account's entry; `false` when it has none with this id.
+    fn delete_address(
+        &self,
+        account: CustomerId,
+        id: AddressId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// An account's address book, default first, then oldest first.
+    fn addresses(
+        &self,
+        account: CustomerId,
+    ) -> impl Future<Output = Result<Vec<SavedAddress>, StoreError>> + Send;
+    /// Adds a product to a wishlist; `false` when it was there already.
+    fn wishlist_add(
+        &self,
+        account: CustomerId,
+        product: ProductId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Removes a product from a wishlist; `false` when it was not there.
+    fn wishlist_remove(
+        &self,
+        account: CustomerId,
+        product: ProductId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// An account's wishlist, oldest first.
+    fn wishlist(
+        &self,
+        account: CustomerId,
+    ) -> impl Future<Output = Result<Vec<ProductId>, StoreError>> + Send;
+    /// Adds a review.
+    fn add_review(
+        &self,
+        review: Review,
+    ) -> impl Future<Output = Result<Result<Review, AlreadyReviewed>, StoreError>> + Send;
+    /// A product's reviews, newest first.
+    fn reviews(
+        &self,
+        product: ProductId,
+        page: u32,
+        per_page: u32,
+    ) -> impl Future<Output = Result<Page<Review>, StoreError>> + Send;
+    /// A product's rating.
+    fn rating(&self, product: ProductId)
+    -> impl Future<Output = Result<Rating, StoreError>> + Send;
+    /// Whether the account bought the product (see the contract).
+    fn has_purchased(
+        &self,
+        account: CustomerId,
+        product: ProductId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
 /// Every storage trait: what services need from a backend.
 pub trait Store:
     CatalogStore
@@ -565,6 +665,7 @@ pub trait Store:
     + OrderStore
     + OutboxStore
     + IdempotencyStore
+    + AccountStore
     + AuditStore
 {
 }
@@ -577,6 +678,7 @@ impl<T> Store for T where
         + OrderStore
         + OutboxStore
         + IdempotencyStore
+        + AccountStore
         + AuditStore
 {
 }

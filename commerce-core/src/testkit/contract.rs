@@ -1190,3 +1190,239 @@ pub async fn idempotency_store_contract<S: Store>(h: &Harness<S>) {
     );
     let _ = PaymentGateway::name(h.sandbox.as_ref());
 }
+
+/// Emails are unique case-insensitively; a refused registration creates nothing.
+pub async fn emails_are_unique_case_insensitively<S: Store>(h: &Harness<S>) {
+    let ada = expect(
+        h.commerce
+            .register("Ada@Example.com", Some("Ada".into()), None)
+            .await,
+        "register",
+    );
+    assert_eq!(ada.email.as_str(), "ada@example.com");
+    assert!(matches!(
+        h.commerce.register("ADA@example.COM", None, None).await,
+        Err(CommerceError::EmailTaken)
+    ));
+    assert!(matches!(
+        h.commerce.register("not an email", None, None).await,
+        Err(CommerceError::Validation { field: "email", .. })
+    ));
+    let found = expect(
+        h.store()
+            .account_by_email(&expect(
+                crate::account::Email::parse("ada@EXAMPLE.com"),
+                "email",
+            ))
+            .await,
+        "lookup",
+    );
+    assert_eq!(found.map(|a| a.id), Some(ada.id));
+    let verified = expect(h.commerce.mark_email_verified(ada.id).await, "verify");
+    assert!(verified.email_verified);
+    assert!(verified.roles == vec![crate::account::Role::Customer]);
+    let updated = expect(
+        h.commerce
+            .update_profile(ada.id, Some("Ada L.".into()), Some("+44 20 1234".into()))
+            .await,
+        "profile",
+    );
+    assert_eq!(updated.full_name.as_deref(), Some("Ada L."));
+    assert!(updated.email_verified, "profile edits keep verification");
+    assert!(matches!(
+        h.commerce
+            .update_profile(ada.id, None, Some("call me".into()))
+            .await,
+        Err(CommerceError::Validation { field: "phone", .. })
+    ));
+}
+
+fn address_input(city: &str) -> crate::address::AddressInput {
+    crate::address::AddressInput {
+        full_name: "Ada".into(),
+        line1: "1 Road".into(),
+        line2: None,
+        city: city.into(),
+        region: None,
+        postal_code: "12345".into(),
+        country: "GB".into(),
+        phone: None,
+    }
+}
+
+/// An account has at most one default address; deleting an address never
+/// changes an order that used it.
+pub async fn one_default_address_and_orders_keep_theirs<S: Store>(h: &Harness<S>) {
+    let ada = expect(
+        h.commerce.register("ada@example.org", None, None).await,
+        "register",
+    )
+    .id;
+    let first = expect(
+        h.commerce
+            .add_address(ada, &address_input("London"), false)
+            .await,
+        "first",
+    );
+    assert!(first.is_default, "the first address becomes the default");
+    let second = expect(
+        h.commerce
+            .add_address(ada, &address_input("Paris"), true)
+            .await,
+        "second",
+    );
+    let book = expect(h.store().addresses(ada).await, "book");
+    assert_eq!(book.iter().filter(|a| a.is_default).count(), 1);
+    assert_eq!(book[0].id, second.id, "default first");
+    expect(
+        h.commerce
+            .update_address(ada, first.id, &address_input("Leeds"), true)
+            .await,
+        "make first default",
+    );
+    let book = expect(h.store().addresses(ada).await, "book");
+    assert_eq!(
+        book.iter()
+            .filter(|a| a.is_default)
+            .map(|a| a.id)
+            .collect::<Vec<_>>(),
+        vec![first.id]
+    );
+    let mut bad = address_input("X");
+    bad.country = "GBR".into();
+    assert!(matches!(
+        h.commerce.add_address(ada, &bad, false).await,
+        Err(CommerceError::Validation {
+            field: "country",
+            ..
+        })
+    ));
+
+    // Another account cannot touch Ada's addresses.
+    let eve = expect(
+        h.commerce.register("eve@example.org", None, None).await,
+        "register",
+    )
+    .id;
+    assert!(matches!(
+        h.commerce
+            .update_address(eve, first.id, &address_input("Rome"), false)
+            .await,
+        Err(CommerceError::NotFound(_))
+    ));
+    assert!(matches!(
+        h.commerce.delete_address(eve, first.id).await,
+        Err(CommerceError::NotFound(_))
+    ));
+
+    // An order keeps its copy of the address after the address is deleted.
+    let (_, store) = h.seller("addr").await;
+    let v = h.product(store, None, "Map", "3.00", 5).await;
+    let owner = CartOwner::Account(ada);
+    expect(h.commerce.add_to_cart(&owner, v, q(1)).await, "add");
+    let mut request = Harness::<S>::checkout_request(&owner, Some(ada));
+    request.shipping_address = Some(first.address.clone());
+    let order = expect(h.commerce.checkout(request).await, "checkout");
+    expect(h.commerce.delete_address(ada, first.id).await, "delete");
+    let kept = expect(h.commerce.order(order.id).await, "order");
+    assert_eq!(kept.shipping_address, Some(first.address));
+}
+
+/// Wishlist adds and removes are idempotent; unknown products are refused.
+pub async fn wishlist_is_idempotent<S: Store>(h: &Harness<S>) {
+    let ada = expect(
+        h.commerce.register("wish@example.org", None, None).await,
+        "register",
+    )
+    .id;
+    let (_, store) = h.seller("wish").await;
+    let v = h.product(store, None, "Globe", "30.00", 5).await;
+    let product = expect(h.store().variants(&[v]).await, "variants")[0]
+        .product
+        .id;
+    expect(h.commerce.wishlist_add(ada, product).await, "add");
+    expect(h.commerce.wishlist_add(ada, product).await, "add again");
+    assert_eq!(expect(h.store().wishlist(ada).await, "list"), vec![product]);
+    assert!(matches!(
+        h.commerce.wishlist_add(ada, ProductId::new()).await,
+        Err(CommerceError::NotFound(_))
+    ));
+    expect(h.commerce.wishlist_remove(ada, product).await, "remove");
+    expect(
+        h.commerce.wishlist_remove(ada, product).await,
+        "remove again",
+    );
+    assert!(expect(h.store().wishlist(ada).await, "list").is_empty());
+}
+
+/// One review per person and product; a verified purchase only after a paid order.
+pub async fn reviews_are_one_per_person_and_verified_by_paid_orders<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("reviews").await;
+    let v = h.product(store, None, "Teapot", "25.00", 5).await;
+    let product = expect(h.store().variants(&[v]).await, "variants")[0]
+        .product
+        .id;
+    let buyer = expect(
+        h.commerce.register("buyer@example.org", None, None).await,
+        "register",
+    )
+    .id;
+    let stranger = expect(
+        h.commerce
+            .register("stranger@example.org", None, None)
+            .await,
+        "register",
+    )
+    .id;
+
+    let owner = CartOwner::Account(buyer);
+    expect(h.commerce.add_to_cart(&owner, v, q(1)).await, "add");
+    let order = expect(
+        h.commerce
+            .checkout(Harness::<S>::checkout_request(&owner, Some(buyer)))
+            .await,
+        "checkout",
+    );
+    let early = expect(
+        h.commerce
+            .post_review(stranger, product, 2, None, "Never bought it")
+            .await,
+        "stranger review",
+    );
+    assert!(!early.verified_purchase, "no order at all");
+    h.pay(order.id).await;
+    let review = expect(
+        h.commerce
+            .post_review(buyer, product, 5, Some("Lovely".into()), "Pours well")
+            .await,
+        "buyer review",
+    );
+    assert!(review.verified_purchase, "a paid order with the product");
+    assert!(matches!(
+        h.commerce
+            .post_review(buyer, product, 4, None, "Again")
+            .await,
+        Err(CommerceError::AlreadyReviewed)
+    ));
+    for bad in [0_u8, 6] {
+        assert!(matches!(
+            h.commerce
+                .post_review(stranger, product, bad, None, "x")
+                .await,
+            Err(CommerceError::Validation {
+                field: "rating",
+                ..
+            })
+        ));
+    }
+    assert!(matches!(
+        h.commerce
+            .post_review(stranger, ProductId::new(), 3, None, "x")
+            .await,
+        Err(CommerceError::NotFound(_))
+    ));
+    let (page, rating) = expect(h.commerce.reviews(product, 1, 20).await, "reviews");
+    assert_eq!(page.total, 2);
+    assert_eq!(rating.count, 2);
+    assert!((rating.average - 3.5).abs() < f64::EPSILON);
+}

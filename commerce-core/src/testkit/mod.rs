@@ -295,6 +295,10 @@ macro_rules! conformance_suite {
             expiry_releases_stock_and_usage_once,
             outbox_relay_contract,
             idempotency_store_contract,
+            emails_are_unique_case_insensitively,
+            one_default_address_and_orders_keep_theirs,
+            wishlist_is_idempotent,
+            reviews_are_one_per_person_and_verified_by_paid_orders,
         );
         $crate::conformance_suite!(@race $make;
             race_32_buyers_for_5_units,
