@@ -66,6 +66,18 @@ pub enum CommerceError {
     /// A request with this key is still running; retry later.
     #[error("a request with this idempotency key is in progress")]
     IdempotencyInProgress,
+    /// The caller may not do this (a seller editing another store's product).
+    #[error("forbidden")]
+    Forbidden,
+    /// The account must verify its email first.
+    #[error("email not verified")]
+    EmailNotVerified,
+    /// A unique name is taken (`sku`, `store slug`, `category slug`, ...).
+    #[error("{0} already exists")]
+    Duplicate(&'static str),
+    /// The category still has products or subcategories.
+    #[error("the category is not empty")]
+    CategoryInUse,
     /// Another account has this email.
     #[error("email already taken")]
     EmailTaken,

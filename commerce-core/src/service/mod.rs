@@ -4,6 +4,7 @@
 
 mod accounts;
 mod cart;
+mod catalog;
 mod checkout;
 mod error;
 mod orders;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use chrono::Duration;
 
 pub use cart::{CartIssue, CartView};
+pub use catalog::{Actor, NewProduct, NewVariant, ProductPatch};
 pub use checkout::CheckoutRequest;
 pub use error::CommerceError;
 

@@ -684,6 +684,15 @@ impl CatalogStore for InMemoryStore {
         })
     }
 
+    async fn delete_category(&self, id: CategoryId) -> Result<bool, StoreError> {
+        op(self, move |s| {
+            let in_use = s.categories.values().any(|c| c.parent_id == Some(id))
+                || s.products.values().any(|p| p.category_id == Some(id));
+            !in_use && s.categories.remove(&id).is_some()
+        })
+        .await
+    }
+
     fn categories(&self) -> impl Future<Output = Result<Vec<Category>, StoreError>> + Send {
         op(self, |s| {
             let mut all: Vec<Category> = s.categories.values().cloned().collect();

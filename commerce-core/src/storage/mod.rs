@@ -24,7 +24,8 @@ use crate::account::{Account, Email, Rating, Review, SavedAddress};
 use crate::cart::{Cart, CartOwner};
 use crate::idempotency::{Begin, Fingerprint, IdempotencyKey};
 use crate::ids::{
-    AddressId, CartId, CustomerId, OrderId, PaymentId, ProductId, PromotionId, StoreId, VariantId,
+    AddressId, CartId, CategoryId, CustomerId, OrderId, PaymentId, ProductId, PromotionId, StoreId,
+    VariantId,
 };
 use crate::inventory::{Shortage, Stock};
 use crate::money::Money;
@@ -120,6 +121,12 @@ pub trait CatalogStore: Send + Sync {
         &self,
         id: ProductId,
     ) -> impl Future<Output = Result<Option<(Product, Vec<Variant>)>, StoreError>> + Send;
+    /// Deletes a category that has no subcategory and no product (soft-deleted
+    /// ones count); `false` when it is absent or still in use.
+    fn delete_category(
+        &self,
+        id: CategoryId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Variants with their products; unknown ids are left out.
     fn variants(
         &self,

@@ -8,7 +8,7 @@ use chrono::Duration;
 use super::{Harness, expect, guest, new_key, usd};
 use crate::cart::CartOwner;
 use crate::idempotency::{Begin, Fingerprint};
-use crate::ids::{CustomerId, EventId, ProductId};
+use crate::ids::{CategoryId, CustomerId, EventId, ProductId};
 use crate::order::{OrderEvent, OrderStatus};
 use crate::outbox::EventKind;
 use crate::payment::{PaymentGateway, PaymentStatus};
@@ -1425,4 +1425,222 @@ pub async fn reviews_are_one_per_person_and_verified_by_paid_orders<S: Store>(h:
     assert_eq!(page.total, 2);
     assert_eq!(rating.count, 2);
     assert!((rating.average - 3.5).abs() < f64::EPSILON);
+}
+
+/// Opening a store needs a verified email and makes the owner a seller.
+pub async fn seller_stores_need_a_verified_owner<S: Store>(h: &Harness<S>) {
+    let ada = expect(
+        h.commerce.register("seller@example.org", None, None).await,
+        "register",
+    )
+    .id;
+    assert!(matches!(
+        h.commerce.create_seller_store(ada, "Ada's", "adas").await,
+        Err(CommerceError::EmailNotVerified)
+    ));
+    expect(h.commerce.mark_email_verified(ada).await, "verify");
+    assert!(matches!(
+        h.commerce
+            .create_seller_store(ada, "Ada's", "Bad Slug")
+            .await,
+        Err(CommerceError::Validation { field: "slug", .. })
+    ));
+    expect(
+        h.commerce.create_seller_store(ada, "Ada's", "adas").await,
+        "open",
+    );
+    assert!(
+        expect(h.commerce.account(ada).await, "account").has_role(crate::account::Role::Seller)
+    );
+    let bob = expect(
+        h.commerce.register("bob@example.org", None, None).await,
+        "register",
+    )
+    .id;
+    expect(h.commerce.mark_email_verified(bob).await, "verify");
+    assert!(matches!(
+        h.commerce.create_seller_store(bob, "Bob's", "adas").await,
+        Err(CommerceError::Duplicate(_))
+    ));
+}
+
+/// Categories form a tree: no cycles; only empty ones are deleted.
+pub async fn categories_never_form_cycles<S: Store>(h: &Harness<S>) {
+    let clothing = expect(
+        h.commerce
+            .create_category("Clothing", "clothing", None)
+            .await,
+        "root",
+    )
+    .id;
+    let shirts = expect(
+        h.commerce
+            .create_category("Shirts", "shirts", Some(clothing))
+            .await,
+        "child",
+    )
+    .id;
+    let polos = expect(
+        h.commerce
+            .create_category("Polos", "polos", Some(shirts))
+            .await,
+        "grandchild",
+    )
+    .id;
+    assert!(matches!(
+        h.commerce
+            .create_category("X", "x", Some(CategoryId::new()))
+            .await,
+        Err(CommerceError::NotFound(_))
+    ));
+    for parent in [clothing, polos] {
+        let r = h
+            .commerce
+            .update_category(clothing, None, None, Some(Some(parent)))
+            .await;
+        assert!(
+            matches!(
+                r,
+                Err(CommerceError::Validation {
+                    field: "parent_id",
+                    ..
+                })
+            ),
+            "{r:?}"
+        );
+    }
+    expect(
+        h.commerce
+            .update_category(polos, Some("Polo shirts"), None, Some(Some(clothing)))
+            .await,
+        "move up",
+    );
+    assert!(
+        matches!(
+            h.commerce.delete_category(clothing).await,
+            Err(CommerceError::CategoryInUse)
+        ),
+        "it has children"
+    );
+    let (_, store) = h.seller("cats").await;
+    h.product(store, Some(shirts), "Oxford", "30.00", 1).await;
+    assert!(
+        matches!(
+            h.commerce.delete_category(shirts).await,
+            Err(CommerceError::CategoryInUse)
+        ),
+        "it has a product"
+    );
+    expect(h.commerce.delete_category(polos).await, "empty");
+    assert!(matches!(
+        h.commerce.delete_category(polos).await,
+        Err(CommerceError::NotFound(_))
+    ));
+}
+
+/// A seller cannot edit another store's products or stock; an admin can;
+/// a withdrawn product leaves order history intact.
+pub async fn sellers_edit_only_their_own_catalog<S: Store>(h: &Harness<S>) {
+    let mk = |name: &'static str| async move {
+        let id = expect(
+            h.commerce
+                .register(&format!("{name}@example.org"), None, None)
+                .await,
+            "register",
+        )
+        .id;
+        expect(h.commerce.mark_email_verified(id).await, "verify");
+        let store = expect(
+            h.commerce.create_seller_store(id, name, name).await,
+            "store",
+        )
+        .id;
+        (crate::service::Actor { id, admin: false }, store)
+    };
+    let (ada, ada_store) = mk("ada").await;
+    let (bob, _) = mk("bob").await;
+    let admin = crate::service::Actor {
+        id: CustomerId::new(),
+        admin: true,
+    };
+    let new = |store| crate::service::NewProduct {
+        store_id: store,
+        category_id: None,
+        name: "Lamp".into(),
+        description: "Bright".into(),
+        images: vec!["https://img.example/lamp.jpg".into()],
+        variants: vec![crate::service::NewVariant {
+            sku: "LAMP-1".into(),
+            attributes: Default::default(),
+            price: usd("40.00"),
+            compare_at: Some(usd("50.00")),
+            stock: 5,
+        }],
+    };
+    assert!(matches!(
+        h.commerce.create_product(bob, new(ada_store)).await,
+        Err(CommerceError::Forbidden)
+    ));
+    let (product, variants) = expect(
+        h.commerce.create_product(ada, new(ada_store)).await,
+        "create",
+    );
+    assert!(
+        matches!(
+            h.commerce.create_product(ada, new(ada_store)).await,
+            Err(CommerceError::Duplicate(_))
+        ),
+        "SKU taken"
+    );
+    let mut bad = new(ada_store);
+    bad.variants[0].sku = "LAMP-2".into();
+    bad.variants[0].compare_at = Some(usd("10.00"));
+    assert!(matches!(
+        h.commerce.create_product(ada, bad).await,
+        Err(CommerceError::Validation {
+            field: "variants.price",
+            ..
+        })
+    ));
+    let patch = crate::service::ProductPatch {
+        name: Some("Desk lamp".into()),
+        ..Default::default()
+    };
+    assert!(matches!(
+        h.commerce
+            .update_product(bob, product.id, patch.clone())
+            .await,
+        Err(CommerceError::Forbidden)
+    ));
+    assert!(matches!(
+        h.commerce.set_stock_as(bob, variants[0].id, 100).await,
+        Err(CommerceError::Forbidden)
+    ));
+    assert_eq!(
+        h.stock(variants[0].id).await.on_hand,
+        5,
+        "refused edits change nothing"
+    );
+    expect(
+        h.commerce.update_product(admin, product.id, patch).await,
+        "admin edits",
+    );
+    expect(
+        h.commerce.set_stock_as(ada, variants[0].id, 7).await,
+        "owner restocks",
+    );
+
+    let order = expect(h.guest_buys(variants[0].id, 1).await, "checkout");
+    assert!(matches!(
+        h.commerce.delete_product(bob, product.id).await,
+        Err(CommerceError::Forbidden)
+    ));
+    expect(h.commerce.delete_product(ada, product.id).await, "withdraw");
+    assert!(matches!(
+        h.commerce.add_to_cart(&guest(), variants[0].id, q(1)).await,
+        Err(CommerceError::ProductUnavailable(_))
+    ));
+    let kept = expect(h.commerce.order(order.id).await, "order");
+    assert_eq!(kept.lines[0].name, "Desk lamp");
+    assert_eq!(kept.lines[0].sku.as_str(), "LAMP-1");
 }

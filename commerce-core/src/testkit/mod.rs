@@ -299,6 +299,9 @@ macro_rules! conformance_suite {
             one_default_address_and_orders_keep_theirs,
             wishlist_is_idempotent,
             reviews_are_one_per_person_and_verified_by_paid_orders,
+            seller_stores_need_a_verified_owner,
+            categories_never_form_cycles,
+            sellers_edit_only_their_own_catalog,
         );
         $crate::conformance_suite!(@race $make;
             race_32_buyers_for_5_units,
