@@ -269,6 +269,22 @@ impl<S: Store> Commerce<S> {
         }
     }
 
+    /// A live product of a store the actor owns (or any, for an admin).
+    async fn product_owned_by(
+        &self,
+        actor: Actor,
+        id: ProductId,
+    ) -> Result<Product, CommerceError> {
+        let (product, _) = self
+            .store
+            .product(id)
+            .await?
+            .filter(|(p, _)| p.deleted_at.is_none())
+            .ok_or(CommerceError::NotFound("product"))?;
+        self.store_owned_by(actor, product.store_id).await?;
+        Ok(product)
+    }
+
     /// Creates a product with its variants, in the actor's store.
     ///
     /// # Errors
@@ -347,13 +363,7 @@ impl<S: Store> Commerce<S> {
         id: ProductId,
         patch: ProductPatch,
     ) -> Result<Product, CommerceError> {
-        let (mut product, _) = self
-            .store
-            .product(id)
-            .await?
-            .filter(|(p, _)| p.deleted_at.is_none())
-            .ok_or(CommerceError::NotFound("product"))?;
-        self.store_owned_by(actor, product.store_id).await?;
+        let mut product = self.product_owned_by(actor, id).await?;
         if let Some(name) = patch.name {
             product.name = text("name", &name, 200)?;
         }
@@ -384,13 +394,7 @@ impl<S: Store> Commerce<S> {
     /// # Errors
     /// [`CommerceError::NotFound`], [`CommerceError::Forbidden`].
     pub async fn delete_product(&self, actor: Actor, id: ProductId) -> Result<(), CommerceError> {
-        let (mut product, _) = self
-            .store
-            .product(id)
-            .await?
-            .filter(|(p, _)| p.deleted_at.is_none())
-            .ok_or(CommerceError::NotFound("product"))?;
-        self.store_owned_by(actor, product.store_id).await?;
+        let mut product = self.product_owned_by(actor, id).await?;
         product.deleted_at = Some(self.clock.now());
         self.store
             .put_product(product, Vec::new())

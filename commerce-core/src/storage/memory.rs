@@ -81,6 +81,25 @@ impl InMemoryStore {
     }
 }
 
+/// One page of `all` (already in order): `page` from 1, `per_page` 1 to 100.
+fn paginate<T: Clone>(all: &[&T], page: u32, per_page: u32) -> Page<T> {
+    let per_page = per_page.clamp(1, 100);
+    let page = page.max(1);
+    let skip = usize::try_from(u64::from(page - 1) * u64::from(per_page)).unwrap_or(usize::MAX);
+    let items = all
+        .iter()
+        .skip(skip)
+        .take(per_page as usize)
+        .map(|x| (*x).clone())
+        .collect();
+    Page {
+        items,
+        page,
+        per_page,
+        total: all.len() as u64,
+    }
+}
+
 /// Runs `f` under the lock when the future is first polled (futures stay lazy).
 async fn op<T>(store: &InMemoryStore, f: impl FnOnce(&mut State) -> T) -> Result<T, StoreError> {
     Ok(store.with(f))
@@ -939,22 +958,7 @@ impl OrderStore for InMemoryStore {
                     .cmp(&a.created_at)
                     .then(b.number.cmp(&a.number))
             });
-            let per_page = per_page.clamp(1, 100);
-            let page = page.max(1);
-            let skip =
-                usize::try_from(u64::from(page - 1) * u64::from(per_page)).unwrap_or(usize::MAX);
-            let items = all
-                .iter()
-                .skip(skip)
-                .take(per_page as usize)
-                .map(|o| (*o).clone())
-                .collect();
-            Page {
-                items,
-                page,
-                per_page,
-                total: all.len() as u64,
-            }
+            paginate(&all, page, per_page)
         })
     }
 
@@ -1371,22 +1375,7 @@ impl AccountStore for InMemoryStore {
                 .filter(|r| r.product_id == product)
                 .collect();
             all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-            let per_page = per_page.clamp(1, 100);
-            let page = page.max(1);
-            let skip =
-                usize::try_from(u64::from(page - 1) * u64::from(per_page)).unwrap_or(usize::MAX);
-            let items = all
-                .iter()
-                .skip(skip)
-                .take(per_page as usize)
-                .map(|r| (*r).clone())
-                .collect();
-            Page {
-                items,
-                page,
-                per_page,
-                total: all.len() as u64,
-            }
+            paginate(&all, page, per_page)
         })
         .await
     }

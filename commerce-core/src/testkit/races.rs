@@ -50,6 +50,27 @@ async fn join_all<T: Send + 'static>(
     out
 }
 
+/// Every owner checks out at the same instant, each on its own task.
+async fn checkout_all<S: Store + 'static, R: Spawn>(
+    h: &Arc<Harness<S>>,
+    rt: &R,
+    owners: Vec<CartOwner>,
+    customer: Option<CustomerId>,
+) -> Vec<Result<crate::order::Order, CommerceError>> {
+    let tasks = owners
+        .into_iter()
+        .map(|owner| {
+            let h = Arc::clone(h);
+            rt.spawn(async move {
+                h.commerce
+                    .checkout(Harness::<S>::checkout_request(&owner, customer))
+                    .await
+            })
+        })
+        .collect();
+    join_all(tasks).await
+}
+
 /// 32 buyers for the last 5 units: exactly 5 orders, the rest refused,
 /// available 0. Four rounds, so that one lucky interleaving cannot hide a
 /// broken backend.
@@ -63,18 +84,7 @@ pub async fn race_32_buyers_for_5_units<S: Store + 'static, R: Spawn>(h: Arc<Har
             expect(h.commerce.add_to_cart(&owner, v, q(1)).await, "add");
             buyers.push(owner);
         }
-        let tasks = buyers
-            .into_iter()
-            .map(|owner| {
-                let h = Arc::clone(&h);
-                rt.spawn(async move {
-                    h.commerce
-                        .checkout(Harness::<S>::checkout_request(&owner, None))
-                        .await
-                })
-            })
-            .collect();
-        let results = join_all(tasks).await;
+        let results = checkout_all(&h, rt, buyers, None).await;
         let placed = results.iter().filter(|r| r.is_ok()).count();
         let refused = results
             .iter()
@@ -116,18 +126,7 @@ pub async fn race_16_buyers_for_a_single_use_code<S: Store + 'static, R: Spawn>(
             expect(h.commerce.apply_code(&owner, None, &code).await, "code");
             buyers.push(owner);
         }
-        let tasks = buyers
-            .into_iter()
-            .map(|owner| {
-                let h = Arc::clone(&h);
-                rt.spawn(async move {
-                    h.commerce
-                        .checkout(Harness::<S>::checkout_request(&owner, None))
-                        .await
-                })
-            })
-            .collect();
-        let results = join_all(tasks).await;
+        let results = checkout_all(&h, rt, buyers, None).await;
         let discounted = results
             .iter()
             .filter(|r| matches!(r, Ok(o) if o.promotions.iter().any(|p| p.promotion_id == promo)))
@@ -163,18 +162,7 @@ pub async fn race_one_customer_8_tasks_per_customer_limit<S: Store + 'static, R:
         );
         carts.push(owner);
     }
-    let tasks = carts
-        .into_iter()
-        .map(|owner| {
-            let h = Arc::clone(&h);
-            rt.spawn(async move {
-                h.commerce
-                    .checkout(Harness::<S>::checkout_request(&owner, Some(customer)))
-                    .await
-            })
-        })
-        .collect();
-    let results = join_all(tasks).await;
+    let results = checkout_all(&h, rt, carts, Some(customer)).await;
     let discounted = results
         .iter()
         .filter(|r| matches!(r, Ok(o) if o.promotions.iter().any(|p| p.promotion_id == promo)))
