@@ -11,6 +11,7 @@
 //! SQLite and PostgreSQL. The conformance suite (feature `testkit`) runs the
 //! same tests, races included, against each of them.
 
+mod dyn_store;
 mod memory;
 
 use std::future::Future;
@@ -18,6 +19,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use dyn_store::{DynStore, ErasedStore};
 pub use memory::InMemoryStore;
 
 use crate::account::{Account, Email, Rating, Review, SavedAddress};
