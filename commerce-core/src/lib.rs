@@ -21,6 +21,7 @@
 
 pub mod account;
 pub mod address;
+pub mod browse;
 pub mod cart;
 pub mod catalog;
 pub mod clock;

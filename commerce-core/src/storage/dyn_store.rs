@@ -65,6 +65,11 @@ pub trait ErasedStore: Send + Sync {
         &self,
         ids: Vec<VariantId>,
     ) -> BoxFuture<'_, Result<Vec<VariantRecord>, StoreError>>;
+    /// See [`CatalogStore::search_products`].
+    fn search_products(
+        &self,
+        query: ProductQuery,
+    ) -> BoxFuture<'_, Result<Page<ProductListing>, StoreError>>;
     /// See [`InventoryStore::stock`].
     fn stock(&self, variant: VariantId) -> BoxFuture<'_, Result<Option<Stock>, StoreError>>;
     /// See [`InventoryStore::set_on_hand`].
@@ -307,6 +312,13 @@ impl<T: Store> ErasedStore for T {
         ids: Vec<VariantId>,
     ) -> BoxFuture<'_, Result<Vec<VariantRecord>, StoreError>> {
         Box::pin(async move { <T as CatalogStore>::variants(self, &ids).await })
+    }
+
+    fn search_products(
+        &self,
+        query: ProductQuery,
+    ) -> BoxFuture<'_, Result<Page<ProductListing>, StoreError>> {
+        Box::pin(async move { <T as CatalogStore>::search_products(self, &query).await })
     }
 
     fn stock(&self, variant: VariantId) -> BoxFuture<'_, Result<Option<Stock>, StoreError>> {
@@ -684,6 +696,13 @@ impl CatalogStore for DynStore {
         ids: &[VariantId],
     ) -> impl Future<Output = Result<Vec<VariantRecord>, StoreError>> + Send {
         self.0.variants(ids.to_vec())
+    }
+
+    fn search_products(
+        &self,
+        query: &ProductQuery,
+    ) -> impl Future<Output = Result<Page<ProductListing>, StoreError>> + Send {
+        self.0.search_products(query.clone())
     }
 }
 

@@ -16,6 +16,7 @@ use super::{
     UsageState, VariantRecord,
 };
 use crate::account::{Account, Email, Rating, Review, SavedAddress};
+use crate::browse::{ProductListing, ProductQuery, ProductSort, name_key};
 use crate::cart::{Cart, CartOwner};
 use crate::catalog::Sku;
 use crate::idempotency::{Begin, Fingerprint, IdempotencyKey, IdempotencyRecord};
@@ -106,6 +107,88 @@ async fn op<T>(store: &InMemoryStore, f: impl FnOnce(&mut State) -> T) -> Result
 }
 
 impl State {
+    /// The category and its descendants.
+    fn category_subtree(&self, root: CategoryId) -> HashSet<CategoryId> {
+        let mut tree = HashSet::from([root]);
+        let mut grew = true;
+        while grew {
+            grew = false;
+            for c in self.categories.values() {
+                if c.parent_id.is_some_and(|p| tree.contains(&p)) && tree.insert(c.id) {
+                    grew = true;
+                }
+            }
+        }
+        tree
+    }
+
+    fn search(&self, query: &ProductQuery) -> Page<ProductListing> {
+        let subtree = query.category.map(|c| self.category_subtree(c));
+        let mut variants_of: HashMap<ProductId, Vec<&Variant>> = HashMap::new();
+        for v in self.variants.values() {
+            variants_of.entry(v.product_id).or_default().push(v);
+        }
+        let mut hits: Vec<ProductListing> = self
+            .products
+            .values()
+            .filter(|p| query.product_matches(p))
+            .filter(|p| {
+                subtree
+                    .as_ref()
+                    .is_none_or(|t| p.category_id.is_some_and(|c| t.contains(&c)))
+            })
+            .filter_map(|p| {
+                let vs = variants_of.get(&p.id)?;
+                if !vs.iter().any(|v| query.variant_matches(v)) {
+                    return None;
+                }
+                let mut variants: Vec<Variant> = vs.iter().map(|v| (*v).clone()).collect();
+                variants.sort_by(|a, b| a.sku.cmp(&b.sku));
+                Some(ProductListing {
+                    product: p.clone(),
+                    variants,
+                })
+            })
+            .collect();
+        let by_id = |a: &ProductListing, b: &ProductListing| a.product.id.cmp(&b.product.id);
+        match query.sort {
+            ProductSort::Newest => hits.sort_by(|a, b| {
+                b.product
+                    .created_at
+                    .cmp(&a.product.created_at)
+                    .then(b.product.id.cmp(&a.product.id))
+            }),
+            ProductSort::Name => hits.sort_by(|a, b| {
+                name_key(&a.product.name)
+                    .cmp(&name_key(&b.product.name))
+                    .then(by_id(a, b))
+            }),
+            ProductSort::PriceAsc => hits.sort_by(|a, b| {
+                a.lowest_price_minor()
+                    .cmp(&b.lowest_price_minor())
+                    .then(by_id(a, b))
+            }),
+            ProductSort::PriceDesc => hits.sort_by(|a, b| {
+                b.lowest_price_minor()
+                    .cmp(&a.lowest_price_minor())
+                    .then(by_id(a, b))
+            }),
+        }
+        let total = hits.len() as u64;
+        let skip = usize::try_from(query.offset()).unwrap_or(usize::MAX);
+        let items = hits
+            .into_iter()
+            .skip(skip)
+            .take(query.per_page() as usize)
+            .collect();
+        Page {
+            items,
+            page: query.page(),
+            per_page: query.per_page(),
+            total,
+        }
+    }
+
     fn emit(&mut self, kind: EventKind, now: DateTime<Utc>) {
         self.outbox.push(OutboxEvent::new(kind, now));
     }
@@ -778,6 +861,14 @@ impl CatalogStore for InMemoryStore {
                 })
                 .collect()
         })
+    }
+
+    fn search_products(
+        &self,
+        query: &ProductQuery,
+    ) -> impl Future<Output = Result<Page<ProductListing>, StoreError>> + Send {
+        let query = query.clone();
+        op(self, move |s| s.search(&query))
     }
 }
 

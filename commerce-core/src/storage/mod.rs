@@ -23,6 +23,7 @@ pub use dyn_store::{DynStore, ErasedStore};
 pub use memory::InMemoryStore;
 
 use crate::account::{Account, Email, Rating, Review, SavedAddress};
+use crate::browse::{ProductListing, ProductQuery};
 use crate::cart::{Cart, CartOwner};
 use crate::idempotency::{Begin, Fingerprint, IdempotencyKey};
 use crate::ids::{
@@ -94,6 +95,8 @@ pub struct VariantRecord {
 /// - `put_product` sets a new variant's stock as given, but never changes the
 ///   stock of an existing variant (stock moves only through
 ///   [`InventoryStore`] and orders).
+/// - `search_products` answers exactly as [`crate::browse`] defines: the same
+///   products in the same order on every backend.
 pub trait CatalogStore: Send + Sync {
     /// Inserts or replaces a seller store.
     fn put_seller_store(
@@ -134,6 +137,12 @@ pub trait CatalogStore: Send + Sync {
         &self,
         ids: &[VariantId],
     ) -> impl Future<Output = Result<Vec<VariantRecord>, StoreError>> + Send;
+    /// A page of the catalog as [`crate::browse`] defines it: filters,
+    /// sort with ties broken by product id, and the total across pages.
+    fn search_products(
+        &self,
+        query: &ProductQuery,
+    ) -> impl Future<Output = Result<Page<ProductListing>, StoreError>> + Send;
 }
 
 /// A refused stock change.

@@ -1644,3 +1644,287 @@ pub async fn sellers_edit_only_their_own_catalog<S: Store>(h: &Harness<S>) {
     assert_eq!(kept.lines[0].name, "Desk lamp");
     assert_eq!(kept.lines[0].sku.as_str(), "LAMP-1");
 }
+
+/// Writes a product with `(sku, price, on_hand)` variants at the harness's
+/// current time, then moves the clock one second so creation times differ.
+async fn listed<S: Store>(
+    h: &Harness<S>,
+    store: crate::ids::StoreId,
+    category: Option<CategoryId>,
+    name: &str,
+    description: &str,
+    variants: &[(&str, &str, u32)],
+) -> ProductId {
+    let product = crate::seller::Product {
+        id: ProductId::new(),
+        store_id: store,
+        category_id: category,
+        name: name.to_owned(),
+        description: description.to_owned(),
+        images: Vec::new(),
+        created_at: h.clock_now(),
+        deleted_at: None,
+    };
+    let id = product.id;
+    let variants = variants
+        .iter()
+        .map(|(sku, price, on_hand)| crate::seller::Variant {
+            id: crate::ids::VariantId::new(),
+            product_id: id,
+            sku: expect(crate::catalog::Sku::parse(sku), "sku"),
+            attributes: BTreeMap::from([("sku".to_owned(), (*sku).to_owned())]),
+            price: expect(crate::catalog::VariantPrice::fixed(usd(price)), "price"),
+            stock: crate::inventory::Stock {
+                on_hand: *on_hand,
+                reserved: 0,
+            },
+        })
+        .collect();
+    expect(
+        h.store().put_product(product, variants).await,
+        "put_product",
+    );
+    h.clock.advance(Duration::seconds(1));
+    id
+}
+
+async fn names<S: Store>(h: &Harness<S>, query: crate::browse::ProductQuery) -> Vec<String> {
+    expect(h.store().search_products(&query).await, "search_products")
+        .items
+        .into_iter()
+        .map(|l| l.product.name)
+        .collect()
+}
+
+/// The catalog browse of `crate::browse`: text, category with descendants,
+/// store, price range and stock on one variant together, every sort with
+/// its tie-break, paging, and soft-deleted products left out.
+pub async fn catalog_browse_filters_sorts_and_pages<S: Store>(h: &Harness<S>) {
+    use crate::browse::{ProductQuery, ProductSort, SearchTerms};
+    let (_, a) = h.seller("browse-a").await;
+    let (_, b) = h.seller("browse-b").await;
+    let clothing = h.category("clothing", None).await;
+    let shirts = h.category("shirts", Some(clothing)).await;
+    let tees = h.category("tees", Some(shirts)).await;
+    let home = h.category("home", None).await;
+
+    listed(
+        h,
+        a,
+        Some(shirts),
+        "Blue Shirt",
+        "Cotton, long sleeves",
+        &[("SHIRT-M", "25.00", 0), ("SHIRT-S", "20.00", 5)],
+    )
+    .await;
+    listed(
+        h,
+        a,
+        Some(tees),
+        "Red Tee",
+        "A plain tee",
+        &[("TEE-1", "15.00", 0)],
+    )
+    .await;
+    listed(
+        h,
+        b,
+        Some(home),
+        "Coffee Mug",
+        "Holds 100% of your tea_time",
+        &[("MUG-C", "8.50", 10)],
+    )
+    .await;
+    let gone = listed(
+        h,
+        b,
+        Some(home),
+        "Blue Mug",
+        "Withdrawn",
+        &[("MUG-B", "12.00", 3)],
+    )
+    .await;
+    listed(
+        h,
+        b,
+        Some(clothing),
+        "apple Scarf",
+        "Wool",
+        &[("SCARF", "30.00", 2)],
+    )
+    .await;
+    let (mut p, _) = expect(h.store().product(gone).await, "product").unwrap_or_else(|| {
+        panic!("the product just written is missing");
+    });
+    p.deleted_at = Some(h.clock_now());
+    expect(h.store().put_product(p, Vec::new()).await, "soft delete");
+
+    let q = |f: &dyn Fn(&mut ProductQuery)| {
+        let mut query = ProductQuery::default();
+        f(&mut query);
+        query
+    };
+    let text = |s: &str| SearchTerms::parse(s);
+
+    assert_eq!(
+        names(h, ProductQuery::default()).await,
+        ["apple Scarf", "Coffee Mug", "Red Tee", "Blue Shirt"],
+        "newest first; the withdrawn product is not listed"
+    );
+    assert_eq!(
+        names(h, q(&|x| x.text = text("blue"))).await,
+        ["Blue Shirt"]
+    );
+    assert_eq!(
+        names(h, q(&|x| x.text = text("COTTON shirt"))).await,
+        ["Blue Shirt"],
+        "every term, in name or description, any case"
+    );
+    assert_eq!(
+        names(h, q(&|x| x.category = Some(clothing))).await,
+        ["apple Scarf", "Red Tee", "Blue Shirt"],
+        "a category includes its descendants"
+    );
+    assert_eq!(
+        names(h, q(&|x| x.category = Some(shirts))).await,
+        ["Red Tee", "Blue Shirt"]
+    );
+    assert_eq!(
+        names(h, q(&|x| x.store = Some(b))).await,
+        ["apple Scarf", "Coffee Mug"]
+    );
+    assert_eq!(
+        names(h, q(&|x| x.in_stock = true)).await,
+        ["apple Scarf", "Coffee Mug", "Blue Shirt"]
+    );
+    assert_eq!(
+        names(
+            h,
+            q(&|x| {
+                x.min_price = Some(usd("20.00"));
+                x.max_price = Some(usd("25.00"));
+            })
+        )
+        .await,
+        ["Blue Shirt"],
+        "the range is inclusive"
+    );
+    assert!(
+        names(
+            h,
+            q(&|x| {
+                x.min_price = Some(usd("21.00"));
+                x.in_stock = true;
+            })
+        )
+        .await
+        .iter()
+        .all(|n| n != "Blue Shirt"),
+        "price and stock must hold for the same variant (the 25.00 one is sold out)"
+    );
+    assert_eq!(
+        names(h, q(&|x| x.sort = ProductSort::Name)).await,
+        ["apple Scarf", "Blue Shirt", "Coffee Mug", "Red Tee"],
+        "names sort without regard to case"
+    );
+    assert_eq!(
+        names(h, q(&|x| x.sort = ProductSort::PriceAsc)).await,
+        ["Coffee Mug", "Red Tee", "Blue Shirt", "apple Scarf"],
+        "by the lowest variant price"
+    );
+    assert_eq!(
+        names(h, q(&|x| x.sort = ProductSort::PriceDesc)).await,
+        ["apple Scarf", "Blue Shirt", "Red Tee", "Coffee Mug"]
+    );
+
+    let page = |n: u32| {
+        q(&move |x| {
+            x.sort = ProductSort::Name;
+            x.page = n;
+            x.per_page = 3;
+        })
+    };
+    let second = expect(h.store().search_products(&page(2)).await, "page 2");
+    assert_eq!((second.page, second.per_page, second.total), (2, 3, 4));
+    assert_eq!(second.items.len(), 1);
+    assert_eq!(second.items[0].product.name, "Red Tee");
+    assert!(names(h, page(3)).await.is_empty(), "past the end: empty");
+
+    let shirt = expect(
+        h.store()
+            .search_products(&q(&|x| x.text = text("shirt")))
+            .await,
+        "shirt",
+    );
+    let skus: Vec<&str> = shirt.items[0]
+        .variants
+        .iter()
+        .map(|v| v.sku.as_str())
+        .collect();
+    assert_eq!(skus, ["SHIRT-M", "SHIRT-S"], "every variant, by SKU");
+
+    // Ties: equal prices order by product id, the same on every backend.
+    let t1 = listed(h, a, None, "Twin", "", &[("TWIN-1", "5.00", 1)]).await;
+    let t2 = listed(h, a, None, "Twin", "", &[("TWIN-2", "5.00", 1)]).await;
+    let twins = expect(
+        h.store()
+            .search_products(&q(&|x| {
+                x.text = text("twin");
+                x.sort = ProductSort::PriceAsc;
+            }))
+            .await,
+        "twins",
+    );
+    let ids: Vec<ProductId> = twins.items.iter().map(|l| l.product.id).collect();
+    assert_eq!(ids, [t1.min(t2), t1.max(t2)]);
+}
+
+/// Search input is text, never syntax: quotes, SQL comments and LIKE
+/// wildcards are searched for as themselves.
+pub async fn search_text_is_literal<S: Store>(h: &Harness<S>) {
+    use crate::browse::{ProductQuery, SearchTerms};
+    let (_, s) = h.seller("literal").await;
+    listed(
+        h,
+        s,
+        None,
+        "Coffee Mug",
+        "Holds 100% of your tea_time",
+        &[("LIT-1", "8.50", 10)],
+    )
+    .await;
+    listed(
+        h,
+        s,
+        None,
+        "Plain Cup",
+        "Nothing special",
+        &[("LIT-2", "4.00", 10)],
+    )
+    .await;
+    listed(
+        h,
+        s,
+        None,
+        "Path C:\\tea",
+        "Backslash",
+        &[("LIT-3", "4.00", 10)],
+    )
+    .await;
+    let find = |s: &str| ProductQuery {
+        text: SearchTerms::parse(s),
+        ..ProductQuery::default()
+    };
+    assert!(names(h, find("' OR 1=1 --")).await.is_empty());
+    assert!(names(h, find("%_\\")).await.is_empty());
+    assert!(names(h, find("%")).await == ["Coffee Mug"]);
+    assert!(names(h, find("_")).await == ["Coffee Mug"]);
+    assert!(names(h, find("\\")).await == ["Path C:\\tea"]);
+    assert!(names(h, find("'")).await.is_empty());
+    assert_eq!(names(h, find("cup")).await, ["Plain Cup"]);
+    assert_eq!(
+        names(h, ProductQuery::default()).await.len(),
+        3,
+        "the catalog is intact"
+    );
+}

@@ -302,6 +302,8 @@ macro_rules! conformance_suite {
             seller_stores_need_a_verified_owner,
             categories_never_form_cycles,
             sellers_edit_only_their_own_catalog,
+            catalog_browse_filters_sorts_and_pages,
+            search_text_is_literal,
         );
         $crate::conformance_suite!(@race $make;
             race_32_buyers_for_5_units,
