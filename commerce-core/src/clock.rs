@@ -12,13 +12,16 @@ pub trait Clock: fmt::Debug + Send + Sync {
     fn now(&self) -> DateTime<Utc>;
 }
 
-/// The system's wall clock.
+/// The system's wall clock, to the microsecond: the precision every storage
+/// backend keeps (PostgreSQL's `timestamptz`), so a time read back from a
+/// store equals the time written.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        let now = Utc::now();
+        DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
     }
 }
 
@@ -54,6 +57,12 @@ impl Clock for FixedClock {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn system_time_is_kept_to_the_microsecond() {
+        let now = SystemClock.now();
+        assert_eq!(now.timestamp_subsec_nanos() % 1_000, 0);
+    }
 
     #[test]
     fn fixed_clock_moves_only_when_told_and_clones_share_it() {

@@ -93,7 +93,10 @@ pub trait ErasedStore: Send + Sync {
         guest_version: u64,
     ) -> BoxFuture<'_, Result<Result<Cart, CartChanged>, StoreError>>;
     /// See [`PromotionStore::put_promotion`].
-    fn put_promotion(&self, promotion: Promotion) -> BoxFuture<'_, Result<(), StoreError>>;
+    fn put_promotion(
+        &self,
+        promotion: Promotion,
+    ) -> BoxFuture<'_, Result<Result<(), LimitBelowUsage>, StoreError>>;
     /// See [`PromotionStore::delete_promotion`].
     fn delete_promotion(&self, id: PromotionId) -> BoxFuture<'_, Result<bool, StoreError>>;
     /// See [`PromotionStore::promotions`].
@@ -359,7 +362,10 @@ impl<T: Store> ErasedStore for T {
         )
     }
 
-    fn put_promotion(&self, promotion: Promotion) -> BoxFuture<'_, Result<(), StoreError>> {
+    fn put_promotion(
+        &self,
+        promotion: Promotion,
+    ) -> BoxFuture<'_, Result<Result<(), LimitBelowUsage>, StoreError>> {
         Box::pin(async move { <T as PromotionStore>::put_promotion(self, promotion).await })
     }
 
@@ -755,7 +761,7 @@ impl PromotionStore for DynStore {
     fn put_promotion(
         &self,
         promotion: Promotion,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+    ) -> impl Future<Output = Result<Result<(), LimitBelowUsage>, StoreError>> + Send {
         self.0.put_promotion(promotion)
     }
 

@@ -11,9 +11,9 @@ use chrono::{DateTime, Utc};
 use super::{
     AccountStore, AlreadyReviewed, ApplyPayment, AuditSnapshot, AuditStore, BelowReserved,
     CartChanged, CartStore, CatalogStore, EmailTaken, IdempotencyStore, InventoryStore,
-    OrderFilter, OrderStore, OutboxStore, Page, PaymentOutcome, PlaceOrder, PlaceRejection,
-    PromotionStore, RefundRejection, Reservation, StoreError, UnknownPayment, UsageRecord,
-    UsageState, VariantRecord,
+    LimitBelowUsage, OrderFilter, OrderStore, OutboxStore, Page, PaymentOutcome, PlaceOrder,
+    PlaceRejection, PromotionStore, RefundRejection, Reservation, StoreError, UnknownPayment,
+    UsageRecord, UsageState, VariantRecord,
 };
 use crate::account::{Account, Email, Rating, Review, SavedAddress};
 use crate::browse::{ProductListing, ProductQuery, ProductSort, name_key};
@@ -971,7 +971,10 @@ fn save(s: &mut State, mut cart: Cart) -> Result<Cart, CartChanged> {
 }
 
 impl PromotionStore for InMemoryStore {
-    async fn put_promotion(&self, promotion: Promotion) -> Result<(), StoreError> {
+    async fn put_promotion(
+        &self,
+        promotion: Promotion,
+    ) -> Result<Result<(), LimitBelowUsage>, StoreError> {
         self.with(|s| {
             if let Some(code) = promotion.code()
                 && s.promotions
@@ -982,8 +985,14 @@ impl PromotionStore for InMemoryStore {
                     what: "promotion code",
                 });
             }
+            let held = s.live_usage(promotion.id(), None).total;
+            if let Some(limit) = promotion.usage_limit()
+                && limit < held
+            {
+                return Ok(Err(LimitBelowUsage { limit, held }));
+            }
             s.promotions.insert(promotion.id(), promotion);
-            Ok(())
+            Ok(Ok(()))
         })
     }
 

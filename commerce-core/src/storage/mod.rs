@@ -236,16 +236,31 @@ pub struct UsageRecord {
     pub state: UsageState,
 }
 
+/// A promotion's `usage_limit` cannot go below what live orders already hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("usage limit {limit} is below the {held} redemptions live orders hold")]
+pub struct LimitBelowUsage {
+    /// The limit asked for.
+    pub limit: u32,
+    /// Live holds (reserved or committed).
+    pub held: u32,
+}
+
 /// Promotions and their usage.
 ///
 /// # Contract
 /// - `usage` counts live holds (reserved or committed), in all and by the customer.
+/// - Codes are unique: a clash is [`StoreError::Duplicate`] and writes nothing.
+/// - `put_promotion` refuses a `usage_limit` below the live holds
+///   ([`LimitBelowUsage`]), so a promotion is never over its limit (I3), and
+///   keeps the holds of a replaced promotion. A lower `per_customer_limit`
+///   applies to new redemptions only.
 pub trait PromotionStore: Send + Sync {
     /// Inserts or replaces a promotion.
     fn put_promotion(
         &self,
         promotion: Promotion,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<Result<(), LimitBelowUsage>, StoreError>> + Send;
     /// Deletes a promotion (orders keep their snapshots); `false` if absent.
     fn delete_promotion(
         &self,

@@ -1928,3 +1928,77 @@ pub async fn search_text_is_literal<S: Store>(h: &Harness<S>) {
         "the catalog is intact"
     );
 }
+
+/// A promotion's limit cannot drop below what live orders hold (I3), codes
+/// stay unique, and replacing a promotion keeps its holds.
+pub async fn promotion_limits_never_drop_below_live_holds<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("limits").await;
+    let v = h.product(store, None, "Pen", "2.00", 50).await;
+    let id = h
+        .promotion(r#"{"name":"Few","code":"FEW","usage_limit":5,"action":{"type":"percentage","percent":"10"}}"#)
+        .await;
+    for _ in 0..2 {
+        let owner = guest();
+        expect(h.commerce.add_to_cart(&owner, v, q(1)).await, "add");
+        expect(h.commerce.apply_code(&owner, None, "few").await, "code");
+        expect(
+            h.commerce
+                .checkout(Harness::<S>::checkout_request(&owner, None))
+                .await,
+            "checkout",
+        );
+    }
+    let promos = expect(h.store().promotions().await, "promotions");
+    let few = promos
+        .iter()
+        .find(|p| p.id() == id)
+        .unwrap_or_else(|| panic!("the promotion is stored"));
+    let with_limit = |limit: u32| {
+        let mut spec = few.spec().clone();
+        spec.usage_limit = Some(limit);
+        expect(crate::promotion::Promotion::new(id, spec), "spec")
+    };
+
+    let refused = expect(
+        h.store().put_promotion(with_limit(1)).await,
+        "put_promotion",
+    );
+    assert_eq!(
+        refused,
+        Err(crate::storage::LimitBelowUsage { limit: 1, held: 2 })
+    );
+    let usage = expect(h.store().usage(&[id], None).await, "usage");
+    assert_eq!(usage.get(id).total, 2, "a refused change keeps the holds");
+    let kept = expect(h.store().promotions().await, "promotions");
+    assert_eq!(
+        kept.iter()
+            .find(|p| p.id() == id)
+            .and_then(|p| p.usage_limit()),
+        Some(5),
+        "and the old limit"
+    );
+
+    expect(
+        expect(h.store().put_promotion(with_limit(2)).await, "put"),
+        "a limit equal to the holds is fine",
+    );
+    let usage = expect(h.store().usage(&[id], None).await, "usage");
+    assert_eq!(usage.get(id).total, 2, "replacing keeps the holds");
+    let owner = guest();
+    expect(h.commerce.add_to_cart(&owner, v, q(1)).await, "add");
+    assert!(matches!(
+        h.commerce.apply_code(&owner, None, "FEW").await,
+        Err(CommerceError::DiscountUsageExceeded)
+    ));
+
+    let mut clash = few.spec().clone();
+    clash.name = "Other".to_owned();
+    let other = expect(
+        crate::promotion::Promotion::new(crate::ids::PromotionId::new(), clash),
+        "spec",
+    );
+    assert!(matches!(
+        h.store().put_promotion(other).await,
+        Err(crate::storage::StoreError::Duplicate { .. })
+    ));
+}

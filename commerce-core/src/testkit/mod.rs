@@ -166,7 +166,10 @@ impl<S: Store> Harness<S> {
         let spec: PromotionSpec = expect(serde_json::from_str(json), "promotion JSON");
         let promo = expect(Promotion::new(PromotionId::new(), spec), "promotion");
         let id = promo.id();
-        expect(self.store().put_promotion(promo).await, "put_promotion");
+        expect(
+            expect(self.store().put_promotion(promo).await, "put_promotion"),
+            "usage limit",
+        );
         id
     }
 
@@ -304,6 +307,7 @@ macro_rules! conformance_suite {
             sellers_edit_only_their_own_catalog,
             catalog_browse_filters_sorts_and_pages,
             search_text_is_literal,
+            promotion_limits_never_drop_below_live_holds,
         );
         $crate::conformance_suite!(@race $make;
             race_32_buyers_for_5_units,
