@@ -7,4 +7,4 @@ use std::sync::Arc;
 
 use commerce_core::storage::{DynStore, InMemoryStore};
 
-commerce_core::conformance_suite!(async { Arc::new(DynStore::new(InMemoryStore::new())) });
+commerce_core::conformance_suite!(async { Some(Arc::new(DynStore::new(InMemoryStore::new()))) });

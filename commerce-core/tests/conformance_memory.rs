@@ -6,4 +6,4 @@ use std::sync::Arc;
 
 use commerce_core::storage::InMemoryStore;
 
-commerce_core::conformance_suite!(async { Arc::new(InMemoryStore::new()) });
+commerce_core::conformance_suite!(async { Some(Arc::new(InMemoryStore::new())) });

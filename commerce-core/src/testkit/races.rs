@@ -136,7 +136,7 @@ pub async fn race_16_buyers_for_a_single_use_code<S: Store + 'static, R: Spawn>(
             .filter(|r| matches!(r, Err(CommerceError::DiscountUsageExceeded)))
             .count();
         assert_eq!(discounted, 1, "round {round}: {results:?}");
-        assert_eq!(refused, 15, "round {round}");
+        assert_eq!(refused, 15, "round {round}: {results:?}");
     }
 }
 

@@ -1,0 +1,127 @@
+//! Carts: compare-and-set on `version`; a guest cart merged into an
+//! account's in one step.
+
+use commerce_core::cart::{Cart, CartOwner};
+use commerce_core::ids::CartId;
+use commerce_core::storage::{CartChanged, CartStore, StoreError};
+
+use super::{Done, SqlStore, TxResult, write_tx};
+use crate::backend::{Backend, q};
+use crate::error::backend;
+use crate::rows::{CartRow, json, owner_key};
+
+/// Saves `cart` if the stored one is at its version (or there is none for
+/// its owner); the stored cart is at `version + 1`.
+async fn save<B: Backend>(
+    tx: &mut B::Tx,
+    cart: &Cart,
+) -> Result<Result<Cart, CartChanged>, super::Fail> {
+    let version = i64::try_from(cart.version).map_err(|_| StoreError::Backend {
+        message: "cart version out of range".into(),
+        retryable: false,
+    })?;
+    let key = owner_key(&cart.owner);
+    let updated = B::execute(
+        tx,
+        q!(
+            "UPDATE carts SET currency = $4, lines = $5, codes = $6, shipping_method = $7, \
+             version = version + 1, updated_at = $8 \
+             WHERE id = $1 AND version = $2 AND owner_key = $3",
+            cart.id.as_uuid(),
+            version,
+            key.as_str(),
+            cart.currency.code(),
+            json(&cart.lines)?,
+            json(&cart.codes)?,
+            cart.shipping_method.clone(),
+            cart.updated_at
+        ),
+    )
+    .await?;
+    if updated == 0 {
+        let inserted = B::execute(
+            tx,
+            q!(
+                "INSERT INTO carts (id, owner_key, currency, lines, codes, shipping_method, \
+                 version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT DO NOTHING",
+                cart.id.as_uuid(),
+                key,
+                cart.currency.code(),
+                json(&cart.lines)?,
+                json(&cart.codes)?,
+                cart.shipping_method.clone(),
+                version + 1,
+                cart.created_at,
+                cart.updated_at
+            ),
+        )
+        .await?;
+        if inserted == 0 {
+            return Ok(Err(CartChanged));
+        }
+    }
+    let mut saved = cart.clone();
+    saved.version += 1;
+    Ok(Ok(saved))
+}
+
+async fn save_tx<B: Backend>(tx: &mut B::Tx, cart: &Cart) -> TxResult<Result<Cart, CartChanged>> {
+    Ok(match save::<B>(tx, cart).await? {
+        Ok(saved) => Done::Commit(Ok(saved)),
+        Err(e) => Done::Rollback(Err(e)),
+    })
+}
+
+async fn merge_tx<B: Backend>(
+    tx: &mut B::Tx,
+    into: &Cart,
+    guest: CartId,
+    guest_version: u64,
+) -> TxResult<Result<Cart, CartChanged>> {
+    let Ok(version) = i64::try_from(guest_version) else {
+        return Ok(Done::Rollback(Err(CartChanged)));
+    };
+    let deleted = B::execute(
+        tx,
+        q!(
+            "DELETE FROM carts WHERE id = $1 AND version = $2",
+            guest.as_uuid(),
+            version
+        ),
+    )
+    .await?;
+    if deleted == 0 {
+        return Ok(Done::Rollback(Err(CartChanged)));
+    }
+    save_tx::<B>(tx, into).await
+}
+
+impl<B: Backend> CartStore for SqlStore<B> {
+    async fn cart_of(&self, owner: &CartOwner) -> Result<Option<Cart>, StoreError> {
+        let row: Option<CartRow> = B::read_optional(
+            &self.pool,
+            q!(
+                "SELECT id, currency, lines, codes, shipping_method, version, created_at, \
+                 updated_at FROM carts WHERE owner_key = $1",
+                owner_key(owner)
+            ),
+        )
+        .await
+        .map_err(backend)?;
+        row.map(|r| r.into_domain(owner.clone())).transpose()
+    }
+
+    async fn save_cart(&self, cart: Cart) -> Result<Result<Cart, CartChanged>, StoreError> {
+        write_tx!(self, |tx| save_tx::<B>(tx, &cart))
+    }
+
+    async fn merge_carts(
+        &self,
+        into: Cart,
+        guest: CartId,
+        guest_version: u64,
+    ) -> Result<Result<Cart, CartChanged>, StoreError> {
+        write_tx!(self, |tx| merge_tx::<B>(tx, &into, guest, guest_version))
+    }
+}
