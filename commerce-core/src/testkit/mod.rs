@@ -59,7 +59,8 @@ pub fn start_time() -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
-/// A [`Commerce`] over a backend, with a clock to move and the sandbox.
+/// A [`Commerce`] over a backend, with a clock to move and the sandbox; and
+/// optionally more servers over the same database (see [`Harness::with_server`]).
 #[derive(Debug)]
 pub struct Harness<S> {
     /// The engine.
@@ -68,6 +69,7 @@ pub struct Harness<S> {
     pub clock: FixedClock,
     /// Its sandbox gateway.
     pub sandbox: Arc<SandboxGateway>,
+    others: Vec<Commerce<S>>,
 }
 
 impl<S: Store> Harness<S> {
@@ -76,13 +78,36 @@ impl<S: Store> Harness<S> {
     pub fn new(store: Arc<S>) -> Self {
         let clock = FixedClock::new(start_time());
         let sandbox = Arc::new(SandboxGateway::new(SANDBOX_SECRET, "http://shop.test"));
-        let gateway: Arc<dyn PaymentGateway> = sandbox.clone();
-        let commerce =
-            Commerce::new(store, Arc::new(clock.clone()), Config::default()).with_gateway(gateway);
+        let commerce = Self::engine(store, &clock, &sandbox);
         Harness {
             commerce,
             clock,
             sandbox,
+            others: Vec::new(),
+        }
+    }
+
+    fn engine(store: Arc<S>, clock: &FixedClock, sandbox: &Arc<SandboxGateway>) -> Commerce<S> {
+        let gateway: Arc<dyn PaymentGateway> = sandbox.clone();
+        Commerce::new(store, Arc::new(clock.clone()), Config::default()).with_gateway(gateway)
+    }
+
+    /// Adds a server: another engine over `store`, a second handle (its own
+    /// connection pool) on the same database, sharing this clock and the
+    /// payment gateway, as two servers behind a load balancer would. The
+    /// race tests spread their tasks over every server.
+    #[must_use]
+    pub fn with_server(mut self, store: Arc<S>) -> Self {
+        let other = Self::engine(store, &self.clock, &self.sandbox);
+        self.others.push(other);
+        self
+    }
+
+    /// The `i`-th server, round robin; server 0 is [`Harness::commerce`].
+    pub fn server(&self, i: usize) -> &Commerce<S> {
+        match i % (self.others.len() + 1) {
+            0 => &self.commerce,
+            n => &self.others[n - 1],
         }
     }
 

@@ -20,7 +20,9 @@
 //!   `race_cancel_against_payment` found a paid order cancelled without a
 //!   refund (3 in 3).
 //!
-//! The SQL backends are held to the same tests with many connections.
+//! The SQL backends are held to the same tests with many connections, and
+//! PostgreSQL also with two servers (two connection pools) sharing the
+//! database: each race spreads its tasks over every server of the harness.
 
 use std::sync::Arc;
 
@@ -59,10 +61,11 @@ async fn checkout_all<S: Store + 'static, R: Spawn>(
 ) -> Vec<Result<crate::order::Order, CommerceError>> {
     let tasks = owners
         .into_iter()
-        .map(|owner| {
+        .enumerate()
+        .map(|(i, owner)| {
             let h = Arc::clone(h);
             rt.spawn(async move {
-                h.commerce
+                h.server(i)
                     .checkout(Harness::<S>::checkout_request(&owner, customer))
                     .await
             })
@@ -198,10 +201,10 @@ pub async fn race_webhook_delivered_10_times<S: Store + 'static, R: Spawn>(
             "complete",
         );
         let tasks = (0..10)
-            .map(|_| {
+            .map(|i| {
                 let (h, hook) = (Arc::clone(&h), hook.clone());
                 rt.spawn(async move {
-                    h.commerce
+                    h.server(i)
                         .handle_webhook("sandbox", &hook.headers, &hook.body)
                         .await
                 })
@@ -254,9 +257,9 @@ pub async fn race_cancel_against_payment<S: Store + 'static, R: Spawn>(h: Arc<Ha
             "complete",
         );
         let (h1, h2) = (Arc::clone(&h), Arc::clone(&h));
-        let cancel = rt.spawn(async move { h1.commerce.cancel_order(order.id, "race").await });
+        let cancel = rt.spawn(async move { h1.server(round).cancel_order(order.id, "race").await });
         let pay = rt.spawn(async move {
-            h2.commerce
+            h2.server(round + 1)
                 .handle_webhook("sandbox", &hook.headers, &hook.body)
                 .await
         });
@@ -316,23 +319,29 @@ pub async fn race_expiry_sweeps_against_payments<S: Store + 'static, R: Spawn>(
         .map(|r| expect(h.sandbox.complete(r, true, h.clock_now()), "complete"))
         .collect();
     let mut tasks = Vec::new();
-    for _ in 0..4 {
+    for sweeper in 0..4 {
         let h = Arc::clone(&h);
         tasks.push(rt.spawn(async move {
             let mut n = 0;
             for _ in 0..5 {
-                n += h.commerce.expire_due(3).await.map(|v| v.len()).unwrap_or(0);
+                n += h
+                    .server(sweeper)
+                    .expire_due(3)
+                    .await
+                    .map(|v| v.len())
+                    .unwrap_or(0);
             }
             n
         }));
     }
     let pays: Vec<_> = hooks
         .into_iter()
-        .map(|hook| {
+        .enumerate()
+        .map(|(i, hook)| {
             let h = Arc::clone(&h);
             rt.spawn(async move {
                 let r = h
-                    .commerce
+                    .server(i + 1)
                     .handle_webhook("sandbox", &hook.headers, &hook.body)
                     .await;
                 usize::from(matches!(r, Ok(PaymentOutcome::Paid(_))))
@@ -382,9 +391,9 @@ pub async fn race_same_checkout_key_on_8_tasks<S: Store + 'static, R: Spawn>(
     expect(h.commerce.add_to_cart(&owner, v, q(1)).await, "add");
     let request = Harness::<S>::checkout_request(&owner, None);
     let tasks = (0..8)
-        .map(|_| {
+        .map(|i| {
             let (h, request) = (Arc::clone(&h), request.clone());
-            rt.spawn(async move { h.commerce.checkout(request).await })
+            rt.spawn(async move { h.server(i).checkout(request).await })
         })
         .collect();
     let results = join_all(tasks).await;
