@@ -146,7 +146,7 @@ async fn checkout_storm_survives_terminated_backends() {
         "every order holds its unit"
     );
     let orders = expect(h.store().orders(Default::default(), 1, 100).await, "orders");
-    assert_eq!(orders.total as usize, placed);
+    assert_eq!(orders.total, placed as u64);
     h.assert_invariants().await;
     eprintln!(
         "storm: {killed} backends terminated, {failed} of 80 requests failed and were retried, {placed} orders"
