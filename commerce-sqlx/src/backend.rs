@@ -68,6 +68,11 @@ pub(crate) mod sealed {
         Write,
         /// A consistent read of many tables (the audit).
         Snapshot,
+        /// Will write state that is only concurrency control and may be lost
+        /// in a database crash without harm (an idempotency key's claim):
+        /// PostgreSQL commits it without waiting for the WAL flush. A later
+        /// durable commit flushes it anyway.
+        Ephemeral,
     }
 
     /// One argument of a statement.
@@ -311,7 +316,7 @@ mod sqlite_impl {
 
         async fn begin(pool: &SqlitePool, mode: TxMode) -> Result<Self::Tx, sqlx::Error> {
             match mode {
-                TxMode::Write => pool.begin_with("BEGIN IMMEDIATE").await,
+                TxMode::Write | TxMode::Ephemeral => pool.begin_with("BEGIN IMMEDIATE").await,
                 TxMode::Snapshot => pool.begin().await,
             }
         }
@@ -437,6 +442,10 @@ mod pg_impl {
         async fn begin(pool: &PgPool, mode: TxMode) -> Result<Self::Tx, sqlx::Error> {
             match mode {
                 TxMode::Write => pool.begin().await,
+                TxMode::Ephemeral => {
+                    pool.begin_with("BEGIN; SET LOCAL synchronous_commit TO OFF")
+                        .await
+                }
                 TxMode::Snapshot => {
                     pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                         .await

@@ -377,6 +377,16 @@ impl<S: Store> Commerce<S> {
         cart: Cart,
         customer: Option<crate::ids::CustomerId>,
     ) -> Result<CartView, CommerceError> {
+        Ok(self.view_with_records(cart, customer).await?.0)
+    }
+
+    /// [`Self::view`], and the variant records it priced with (checkout
+    /// snapshots them without reading them again).
+    pub(super) async fn view_with_records(
+        &self,
+        cart: Cart,
+        customer: Option<crate::ids::CustomerId>,
+    ) -> Result<(CartView, HashMap<VariantId, VariantRecord>), CommerceError> {
         let ids: Vec<VariantId> = cart.lines.iter().map(|l| l.variant_id).collect();
         let records = self.records(&ids).await?;
         let tree = category_tree(self.store.categories().await?);
@@ -447,11 +457,12 @@ impl<S: Store> Commerce<S> {
             ctx = ctx.for_customer(c, first_order);
         }
         let priced = price(&input, &catalog, &promotions, &ctx)?;
-        Ok(CartView {
+        let view = CartView {
             cart,
             priced,
             issues,
-        })
+        };
+        Ok((view, records))
     }
 
     /// The cart's shipping method, or the cheapest offered.

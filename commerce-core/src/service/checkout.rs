@@ -111,7 +111,7 @@ impl<S: Store> Commerce<S> {
         if cart.is_empty() {
             return Err(CommerceError::CartEmpty);
         }
-        let view = self.view(cart, request.customer).await?;
+        let (view, records) = self.view_with_records(cart, request.customer).await?;
         let mut shortages = Vec::new();
         let mut price_changed = false;
         for issue in &view.issues {
@@ -152,16 +152,6 @@ impl<S: Store> Commerce<S> {
 
         let now = self.clock.now();
         let priced = &view.priced;
-        let records = self
-            .records(
-                &view
-                    .cart
-                    .lines
-                    .iter()
-                    .map(|l| l.variant_id)
-                    .collect::<Vec<_>>(),
-            )
-            .await?;
         let mut lines = Vec::with_capacity(priced.lines.len());
         for l in &priced.lines {
             let record = records

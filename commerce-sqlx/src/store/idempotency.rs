@@ -6,7 +6,7 @@ use commerce_core::idempotency::{Begin, Fingerprint, IdempotencyKey, Idempotency
 use commerce_core::storage::{IdempotencyStore, StoreError};
 
 use super::{Done, SqlStore, TxResult, write_tx};
-use crate::backend::{Backend, locking, q};
+use crate::backend::{Backend, TxMode, locking, q};
 use crate::error::{backend, corrupt};
 use crate::rows::IdempotencyRow;
 
@@ -89,7 +89,9 @@ impl<B: Backend> IdempotencyStore for SqlStore<B> {
         now: DateTime<Utc>,
         lock_until: DateTime<Utc>,
     ) -> Result<Begin, StoreError> {
-        write_tx!(self, |tx| begin_tx::<B>(
+        // The claim is concurrency control, not data: it may be committed
+        // without waiting for the disk (see `TxMode::Ephemeral`).
+        write_tx!(self, TxMode::Ephemeral, |tx| begin_tx::<B>(
             tx,
             scope,
             key,

@@ -117,13 +117,15 @@ pub(crate) async fn backoff(attempt: u32) {
 /// transaction; commits or rolls back as it says; runs it again when the
 /// database rolled it back by conflict.
 macro_rules! write_tx {
-    ($store:expr, |$tx:ident| $body:expr) => {{
+    ($store:expr, |$tx:ident| $body:expr) => {
+        $crate::store::write_tx!($store, $crate::backend::TxMode::Write, |$tx| $body)
+    };
+    ($store:expr, $mode:expr, |$tx:ident| $body:expr) => {{
         let mut attempt: u32 = 0;
         loop {
-            let mut tx =
-                <B as $crate::backend::Driver>::begin(&$store.pool, $crate::backend::TxMode::Write)
-                    .await
-                    .map_err($crate::error::backend)?;
+            let mut tx = <B as $crate::backend::Driver>::begin(&$store.pool, $mode)
+                .await
+                .map_err($crate::error::backend)?;
             let $tx = &mut tx;
             let outcome: $crate::store::TxResult<_> = $body.await;
             match outcome {

@@ -19,11 +19,11 @@ use commerce_core::storage::{
 use uuid::Uuid;
 
 use super::{
-    Done, Fail, SqlStore, TxResult, assemble_orders, emit, load_order, low_stock, set_usage,
-    settle_reservations, write_tx,
+    Done, Fail, SqlStore, TxResult, assemble_orders, emit, load_order, low_stock, placeholders,
+    set_usage, settle_reservations, write_tx,
 };
 use crate::backend::{Arg, Backend, Dialect, Q, q};
-use crate::error::corrupt;
+use crate::error::{corrupt, is_foreign_key};
 use crate::rows::{OrderRow, OrderSnapshotRef, count, json, order_columns, usage_state_str};
 
 fn minor(m: Money) -> i64 {
@@ -82,20 +82,36 @@ async fn hold_promotion<B: Backend>(
     Ok(None)
 }
 
-/// Writes the order row, its line index and its reservations.
-async fn insert_order<B: Backend>(tx: &mut B::Tx, order: &Order) -> Result<(), Fail> {
-    let number = i64::try_from(order.number).map_err(|_| corrupt("order number", order.number))?;
-    B::execute(
-        tx,
-        q!(
+/// The `INSERT` of an order, numbering it with `$number`.
+macro_rules! insert_order_sql {
+    ($number:literal) => {
+        concat!(
             "INSERT INTO orders (id, number, customer_id, email, status, currency, \
              subtotal_minor, discount_total_minor, shipping_total_minor, tax_total_minor, \
              total_minor, prices_include_tax, captured_minor, refunded_minor, paid_by, \
              tracking, reservation_expires_at, snapshot, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, 0, NULL, NULL, \
-             $13, $14, $15, $16)",
+             VALUES ($1, ",
+            $number,
+            ", $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, 0, NULL, NULL, $12, $13, $14, \
+             $15) RETURNING number"
+        )
+    };
+}
+
+/// Writes the order row (giving it its number) and its line index.
+async fn insert_order<B: Backend>(tx: &mut B::Tx, order: &mut Order) -> Result<(), Fail> {
+    let sql = match B::DIALECT {
+        Dialect::Postgres => insert_order_sql!("nextval('order_number_seq')"),
+        // Writers are serialised by BEGIN IMMEDIATE: the maximum is stable.
+        Dialect::Sqlite => {
+            insert_order_sql!("(SELECT COALESCE(MAX(number), 1000) + 1 FROM orders)")
+        }
+    };
+    let number: Option<(i64,)> = B::fetch_optional(
+        tx,
+        q!(
+            sql,
             order.id.as_uuid(),
-            number,
             order.customer_id.map(|c| c.as_uuid()),
             order.email.as_str(),
             order.status.as_str(),
@@ -113,26 +129,43 @@ async fn insert_order<B: Backend>(tx: &mut B::Tx, order: &Order) -> Result<(), F
         ),
     )
     .await?;
+    let (number,) = number.ok_or_else(|| corrupt("order number", "none"))?;
+    order.number = u64::try_from(number).map_err(|_| corrupt("order number", number))?;
+    let mut args: Vec<Arg> = Vec::with_capacity(order.lines.len() * 6);
     for (position, line) in order.lines.iter().enumerate() {
-        let line_no = i64::try_from(position).map_err(|_| corrupt("line", position))?;
-        B::execute(
-            tx,
-            q!(
-                "INSERT INTO order_lines (order_id, line_no, variant_id, product_id, store_id, \
-                 quantity) VALUES ($1, $2, $3, $4, $5, $6)",
-                order.id.as_uuid(),
-                line_no,
-                line.variant_id.as_uuid(),
-                line.product_id.as_uuid(),
-                line.store_id.as_uuid(),
-                line.quantity.get()
-            ),
-        )
-        .await?;
+        args.push(order.id.as_uuid().into());
+        args.push(
+            i64::try_from(position)
+                .map_err(|_| corrupt("line", position))?
+                .into(),
+        );
+        args.push(line.variant_id.as_uuid().into());
+        args.push(line.product_id.as_uuid().into());
+        args.push(line.store_id.as_uuid().into());
+        args.push(line.quantity.get().into());
+    }
+    if !args.is_empty() {
+        let sql = format!(
+            "INSERT INTO order_lines (order_id, line_no, variant_id, product_id, store_id, \
+             quantity) VALUES {}",
+            rows(args.len() / 6, 6)
+        );
+        B::execute(tx, Q::assembled(sql, args)).await?;
     }
     Ok(())
 }
 
+/// `($1, $2), ($3, $4)` for `n` rows of `width` placeholders.
+fn rows(n: usize, width: usize) -> String {
+    (0..n)
+        .map(|r| format!("({})", placeholders(r * width + 1, width)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Places an order. The contended rows — stock and promotion counters — are
+/// changed last, so their locks are held only from their conditional
+/// update to the commit; a refusal rolls everything back.
 async fn place_tx<B: Backend>(
     tx: &mut B::Tx,
     place: &PlaceOrder,
@@ -161,10 +194,44 @@ async fn place_tx<B: Backend>(
         }
     }
 
-    // Stock, all or nothing, in variant order (the global lock order).
+    order.status = OrderStatus::PendingPayment;
+    insert_order::<B>(tx, &mut order).await?;
     let units = order.units();
     let mut sorted = units.clone();
     sorted.sort_by_key(|(v, _)| *v);
+    let mut args: Vec<Arg> = Vec::with_capacity(sorted.len() * 4);
+    for &(variant, n) in &sorted {
+        args.push(order.id.as_uuid().into());
+        args.push(variant.as_uuid().into());
+        args.push(n.into());
+        args.push(order.reservation_expires_at.into());
+    }
+    let sql = format!(
+        "INSERT INTO reservations (order_id, variant_id, quantity, expires_at) VALUES {}",
+        rows(sorted.len(), 4)
+    );
+    if let Err(e) = B::execute(tx, Q::assembled(sql, args)).await {
+        // Its reservation names a variant that does not exist.
+        return if is_foreign_key(&e) {
+            refuse(PlaceRejection::Gone("variant"))
+        } else {
+            Err(e.into())
+        };
+    }
+    if let Some((scope, key)) = &place.idempotency {
+        B::execute(
+            tx,
+            q!(
+                "UPDATE idempotency_keys SET response = $3 WHERE scope = $1 AND idem_key = $2",
+                scope.as_str(),
+                key.as_str(),
+                order.id.to_string()
+            ),
+        )
+        .await?;
+    }
+
+    // Stock, all or nothing, in variant order (the global lock order).
     let mut short: Vec<Shortage> = Vec::new();
     let mut crossed: Vec<(VariantId, u32, u32)> = Vec::new();
     for &(variant, n) in &sorted {
@@ -218,60 +285,21 @@ async fn place_tx<B: Backend>(
             return refuse(rejection);
         }
     }
+    if !promotions.is_empty() {
+        let mut args: Vec<Arg> = Vec::with_capacity(promotions.len() * 4);
+        for promotion in &promotions {
+            args.push(promotion.as_uuid().into());
+            args.push(order.id.as_uuid().into());
+            args.push(order.customer_id.map(|c| c.as_uuid()).into());
+            args.push(usage_state_str(UsageState::Reserved).into());
+        }
+        let sql = format!(
+            "INSERT INTO promotion_usage (promotion_id, order_id, customer_id, state) VALUES {}",
+            rows(promotions.len(), 4)
+        );
+        B::execute(tx, Q::assembled(sql, args)).await?;
+    }
 
-    let number: (i64,) = match B::DIALECT {
-        Dialect::Postgres => {
-            B::fetch_optional(tx, q!("SELECT nextval('order_number_seq')")).await?
-        }
-        // Writers are serialised by BEGIN IMMEDIATE: the maximum is stable.
-        Dialect::Sqlite => {
-            B::fetch_optional(tx, q!("SELECT COALESCE(MAX(number), 1000) + 1 FROM orders")).await?
-        }
-    }
-    .ok_or_else(|| corrupt("order number", "none"))?;
-    order.number = u64::try_from(number.0).map_err(|_| corrupt("order number", number.0))?;
-    order.status = OrderStatus::PendingPayment;
-    insert_order::<B>(tx, &order).await?;
-    for promotion in promotions {
-        B::execute(
-            tx,
-            q!(
-                "INSERT INTO promotion_usage (promotion_id, order_id, customer_id, state) \
-                 VALUES ($1, $2, $3, $4)",
-                promotion.as_uuid(),
-                order.id.as_uuid(),
-                order.customer_id.map(|c| c.as_uuid()),
-                usage_state_str(UsageState::Reserved)
-            ),
-        )
-        .await?;
-    }
-    for &(variant, n) in &sorted {
-        B::execute(
-            tx,
-            q!(
-                "INSERT INTO reservations (order_id, variant_id, quantity, expires_at) \
-                 VALUES ($1, $2, $3, $4)",
-                order.id.as_uuid(),
-                variant.as_uuid(),
-                n,
-                order.reservation_expires_at
-            ),
-        )
-        .await?;
-    }
-    if let Some((scope, key)) = &place.idempotency {
-        B::execute(
-            tx,
-            q!(
-                "UPDATE idempotency_keys SET response = $3 WHERE scope = $1 AND idem_key = $2",
-                scope.as_str(),
-                key.as_str(),
-                order.id.to_string()
-            ),
-        )
-        .await?;
-    }
     // Events in the order the reference backend writes them.
     for (variant, _) in &units {
         if let Some(&(_, before, after)) = crossed.iter().find(|(v, _, _)| v == variant) {
