@@ -149,6 +149,41 @@ impl<S: Store> Commerce<S> {
         }
     }
 
+    /// Asks the gateways about payments still pending after `older_than`
+    /// (a webhook that never came, a buyer who never returned) and applies
+    /// what they answer, as a return would. At most `limit` payments; a
+    /// gateway that fails leaves its payment for the next run.
+    ///
+    /// # Errors
+    /// [`CommerceError::Store`] when the store fails.
+    pub async fn reconcile_payments(
+        &self,
+        older_than: chrono::Duration,
+        limit: u32,
+    ) -> Result<Vec<(PaymentId, PaymentOutcome)>, CommerceError> {
+        let due = self
+            .store
+            .pending_payments(self.clock.now() - older_than, limit)
+            .await?;
+        let mut settled = Vec::new();
+        for payment in due {
+            let Ok(gw) = self.gateway(&payment.gateway) else {
+                continue;
+            };
+            let params = BTreeMap::from([("reference".to_owned(), payment.reference.clone())]);
+            let verified = match gw.verify(&params).await {
+                Ok(Some(v)) => v,
+                Ok(None) | Err(_) => continue,
+            };
+            match self.apply(None, verified, "reconcile").await {
+                Ok(outcome) => settled.push((payment.id, outcome)),
+                Err(CommerceError::Store(e)) => return Err(CommerceError::Store(e)),
+                Err(_) => {}
+            }
+        }
+        Ok(settled)
+    }
+
     async fn apply(
         &self,
         event_id: Option<String>,

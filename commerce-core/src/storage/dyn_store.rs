@@ -131,6 +131,12 @@ pub trait ErasedStore: Send + Sync {
         gateway: String,
         reference: String,
     ) -> BoxFuture<'_, Result<Option<Payment>, StoreError>>;
+    /// See [`OrderStore::pending_payments`].
+    fn pending_payments(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Payment>, StoreError>>;
     /// See [`OrderStore::payments_of`].
     fn payments_of(&self, order: OrderId) -> BoxFuture<'_, Result<Vec<Payment>, StoreError>>;
     /// See [`OrderStore::record_attempt`].
@@ -421,6 +427,16 @@ impl<T: Store> ErasedStore for T {
         Box::pin(async move {
             <T as OrderStore>::payment_by_reference(self, &gateway, &reference).await
         })
+    }
+
+    fn pending_payments(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Payment>, StoreError>> {
+        Box::pin(
+            async move { <T as OrderStore>::pending_payments(self, created_before, limit).await },
+        )
     }
 
     fn payments_of(&self, order: OrderId) -> BoxFuture<'_, Result<Vec<Payment>, StoreError>> {
@@ -827,6 +843,14 @@ impl OrderStore for DynStore {
     ) -> impl Future<Output = Result<Option<Payment>, StoreError>> + Send {
         self.0
             .payment_by_reference(gateway.to_owned(), reference.to_owned())
+    }
+
+    fn pending_payments(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Payment>, StoreError>> + Send {
+        self.0.pending_payments(created_before, limit)
     }
 
     fn payments_of(

@@ -1097,6 +1097,24 @@ impl OrderStore for InMemoryStore {
         })
     }
 
+    fn pending_payments(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Payment>, StoreError>> + Send {
+        op(self, move |s| {
+            let mut due: Vec<Payment> = s
+                .payments
+                .values()
+                .filter(|p| p.status == PaymentStatus::Pending && p.created_at < created_before)
+                .cloned()
+                .collect();
+            due.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+            due.truncate(limit as usize);
+            due
+        })
+    }
+
     fn payments_of(
         &self,
         order: OrderId,

@@ -443,6 +443,13 @@ pub trait OrderStore: Send + Sync {
         gateway: &str,
         reference: &str,
     ) -> impl Future<Output = Result<Option<Payment>, StoreError>> + Send;
+    /// Payments still `pending` that were created before `created_before`,
+    /// oldest first, at most `limit`: what a reconciliation asks the gateways about.
+    fn pending_payments(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Payment>, StoreError>> + Send;
     /// An order's payments, oldest first.
     fn payments_of(
         &self,

@@ -2011,3 +2011,82 @@ pub async fn promotion_limits_never_drop_below_live_holds<S: Store>(h: &Harness<
         Err(crate::storage::StoreError::Duplicate { .. })
     ));
 }
+
+/// A payment whose webhook never came is settled by asking the gateway:
+/// only payments pending longer than asked are looked at, a payment the
+/// gateway still holds stays pending, and running it again changes nothing.
+pub async fn reconciliation_settles_payments_whose_webhook_never_came<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("reconcile").await;
+    let v = h.product(store, None, "Kettle", "40.00", 10).await;
+    let paid = expect(h.guest_buys(v, 1).await, "checkout");
+    let waiting = expect(h.guest_buys(v, 1).await, "checkout");
+    let p1 = expect(
+        h.commerce
+            .start_payment(paid.id, "sandbox", &new_key())
+            .await,
+        "start",
+    );
+    let p2 = expect(
+        h.commerce
+            .start_payment(waiting.id, "sandbox", &new_key())
+            .await,
+        "start",
+    );
+    // The buyer paid on the gateway's page; the webhook is lost.
+    let _lost = expect(
+        h.sandbox.complete(&p1.reference, true, h.clock_now()),
+        "complete",
+    );
+
+    let too_early = expect(
+        h.commerce
+            .reconcile_payments(Duration::minutes(2), 100)
+            .await,
+        "reconcile",
+    );
+    assert!(too_early.is_empty(), "nothing pending for 2 minutes yet");
+    let due = expect(
+        h.store()
+            .pending_payments(h.clock_now() + Duration::seconds(1), 10)
+            .await,
+        "pending",
+    );
+    assert_eq!(
+        due.iter().map(|p| p.id).collect::<Vec<_>>(),
+        [p1.id, p2.id],
+        "oldest first"
+    );
+
+    h.clock.advance(Duration::minutes(3));
+    let settled = expect(
+        h.commerce
+            .reconcile_payments(Duration::minutes(2), 100)
+            .await,
+        "reconcile",
+    );
+    assert_eq!(settled.len(), 1, "{settled:?}");
+    assert_eq!(settled[0].0, p1.id);
+    assert!(matches!(settled[0].1, PaymentOutcome::Paid(_)));
+    assert_eq!(
+        expect(h.commerce.order(paid.id).await, "order").status,
+        OrderStatus::Paid
+    );
+    assert_eq!(
+        expect(h.commerce.order(waiting.id).await, "order").status,
+        OrderStatus::PendingPayment,
+        "the gateway has no answer yet for the other"
+    );
+    let again = expect(
+        h.commerce
+            .reconcile_payments(Duration::minutes(2), 100)
+            .await,
+        "reconcile",
+    );
+    assert!(again.is_empty(), "a paid payment is no longer pending");
+    let paid_events = events(h)
+        .await
+        .iter()
+        .filter(|e| matches!(e, EventKind::OrderPaid { .. }))
+        .count();
+    assert_eq!(paid_events, 1);
+}

@@ -335,6 +335,7 @@ macro_rules! conformance_suite {
             catalog_browse_filters_sorts_and_pages,
             search_text_is_literal,
             promotion_limits_never_drop_below_live_holds,
+            reconciliation_settles_payments_whose_webhook_never_came,
         );
         $crate::conformance_suite!(@race $make;
             race_32_buyers_for_5_units,

@@ -509,6 +509,24 @@ impl<B: Backend> OrderStore for SqlStore<B> {
         Ok(found.pop())
     }
 
+    async fn pending_payments(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Payment>, StoreError> {
+        self.payments_where(q!(
+            concat!(
+                "SELECT ",
+                payment_columns!(),
+                " FROM payments p WHERE p.status = 'pending' AND p.created_at < $1 \
+                 ORDER BY p.created_at, p.id LIMIT $2"
+            ),
+            created_before,
+            limit
+        ))
+        .await
+    }
+
     async fn payments_of(&self, order: OrderId) -> Result<Vec<Payment>, StoreError> {
         self.payments_where(q!(
             concat!(
