@@ -119,6 +119,14 @@ id_type!(
     /// A line of a cart or an order.
     LineId
 );
+id_type!(
+    /// One refresh token of a signed-in session.
+    SessionId
+);
+id_type!(
+    /// A session's chain of rotated refresh tokens, from one sign-in.
+    SessionFamilyId
+);
 
 #[cfg(test)]
 mod tests {

@@ -25,6 +25,7 @@ pub mod browse;
 pub mod cart;
 pub mod catalog;
 pub mod clock;
+pub mod credentials;
 pub mod idempotency;
 pub mod ids;
 pub mod inventory;

@@ -71,6 +71,7 @@ two_server_races!(postgres, async {
     race_cancel_against_payment => 2,
     race_expiry_sweeps_against_payments => 16,
     race_same_checkout_key_on_8_tasks => 8,
+    race_credentials_used_8_times_at_once => 8,
 );
 
 #[cfg(feature = "sqlite")]

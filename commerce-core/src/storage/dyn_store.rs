@@ -22,10 +22,13 @@ use chrono::{DateTime, Utc};
 use super::*;
 use crate::account::{Account, Email, Rating, Review, SavedAddress};
 use crate::cart::{Cart, CartOwner};
+use crate::credentials::{
+    CodeCheck, OneTimeSecret, RefreshSession, Rotation, SecretDigest, SecretPurpose, SessionRenewal,
+};
 use crate::idempotency::{Begin, Fingerprint, IdempotencyKey};
 use crate::ids::{
-    AddressId, CartId, CategoryId, CustomerId, OrderId, PaymentId, ProductId, PromotionId, StoreId,
-    VariantId,
+    AddressId, CartId, CategoryId, CustomerId, OrderId, PaymentId, ProductId, PromotionId,
+    SessionFamilyId, StoreId, VariantId,
 };
 use crate::inventory::Stock;
 use crate::money::Money;
@@ -214,6 +217,45 @@ pub trait ErasedStore: Send + Sync {
     fn prune(&self, before: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>>;
     /// See [`AuditStore::audit`].
     fn audit(&self) -> BoxFuture<'_, Result<AuditSnapshot, StoreError>>;
+    /// See [`CredentialStore::create_session`].
+    fn create_session(&self, session: RefreshSession) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// See [`CredentialStore::rotate_session`].
+    fn rotate_session(
+        &self,
+        presented: SecretDigest,
+        renewal: SessionRenewal,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<Rotation, StoreError>>;
+    /// See [`CredentialStore::revoke_family`].
+    fn revoke_family(
+        &self,
+        presented: SecretDigest,
+    ) -> BoxFuture<'_, Result<Option<SessionFamilyId>, StoreError>>;
+    /// See [`CredentialStore::revoke_sessions`].
+    fn revoke_sessions(
+        &self,
+        account: CustomerId,
+        keep: Option<SessionFamilyId>,
+    ) -> BoxFuture<'_, Result<u64, StoreError>>;
+    /// See [`CredentialStore::put_secret`].
+    fn put_secret(&self, secret: OneTimeSecret) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// See [`CredentialStore::check_code`].
+    fn check_code(
+        &self,
+        account: CustomerId,
+        purpose: SecretPurpose,
+        digest: SecretDigest,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<CodeCheck, StoreError>>;
+    /// See [`CredentialStore::take_token`].
+    fn take_token(
+        &self,
+        purpose: SecretPurpose,
+        digest: SecretDigest,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<Option<CustomerId>, StoreError>>;
+    /// See [`CredentialStore::prune_credentials`].
+    fn prune_credentials(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>>;
     /// See [`AccountStore::create_account`].
     fn create_account(
         &self,
@@ -548,6 +590,67 @@ impl<T: Store> ErasedStore for T {
 
     fn audit(&self) -> BoxFuture<'_, Result<AuditSnapshot, StoreError>> {
         Box::pin(async move { <T as AuditStore>::audit(self).await })
+    }
+
+    fn create_session(&self, session: RefreshSession) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move { <T as CredentialStore>::create_session(self, session).await })
+    }
+
+    fn rotate_session(
+        &self,
+        presented: SecretDigest,
+        renewal: SessionRenewal,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<Rotation, StoreError>> {
+        Box::pin(async move {
+            <T as CredentialStore>::rotate_session(self, presented, renewal, now).await
+        })
+    }
+
+    fn revoke_family(
+        &self,
+        presented: SecretDigest,
+    ) -> BoxFuture<'_, Result<Option<SessionFamilyId>, StoreError>> {
+        Box::pin(async move { <T as CredentialStore>::revoke_family(self, presented).await })
+    }
+
+    fn revoke_sessions(
+        &self,
+        account: CustomerId,
+        keep: Option<SessionFamilyId>,
+    ) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async move { <T as CredentialStore>::revoke_sessions(self, account, keep).await })
+    }
+
+    fn put_secret(&self, secret: OneTimeSecret) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move { <T as CredentialStore>::put_secret(self, secret).await })
+    }
+
+    fn check_code(
+        &self,
+        account: CustomerId,
+        purpose: SecretPurpose,
+        digest: SecretDigest,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<CodeCheck, StoreError>> {
+        Box::pin(async move {
+            <T as CredentialStore>::check_code(self, account, purpose, digest, now).await
+        })
+    }
+
+    fn take_token(
+        &self,
+        purpose: SecretPurpose,
+        digest: SecretDigest,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<Option<CustomerId>, StoreError>> {
+        Box::pin(
+            async move { <T as CredentialStore>::take_token(self, purpose, digest, now).await },
+        )
+    }
+
+    fn prune_credentials(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async move { <T as CredentialStore>::prune_credentials(self, now).await })
     }
 
     fn create_account(
@@ -970,6 +1073,72 @@ impl IdempotencyStore for DynStore {
 
     fn prune(&self, before: DateTime<Utc>) -> impl Future<Output = Result<u64, StoreError>> + Send {
         self.0.prune(before)
+    }
+}
+
+impl CredentialStore for DynStore {
+    fn create_session(
+        &self,
+        session: RefreshSession,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.0.create_session(session)
+    }
+
+    fn rotate_session(
+        &self,
+        presented: SecretDigest,
+        renewal: SessionRenewal,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Rotation, StoreError>> + Send {
+        self.0.rotate_session(presented, renewal, now)
+    }
+
+    fn revoke_family(
+        &self,
+        presented: SecretDigest,
+    ) -> impl Future<Output = Result<Option<SessionFamilyId>, StoreError>> + Send {
+        self.0.revoke_family(presented)
+    }
+
+    fn revoke_sessions(
+        &self,
+        account: CustomerId,
+        keep: Option<SessionFamilyId>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        self.0.revoke_sessions(account, keep)
+    }
+
+    fn put_secret(
+        &self,
+        secret: OneTimeSecret,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.0.put_secret(secret)
+    }
+
+    fn check_code(
+        &self,
+        account: CustomerId,
+        purpose: SecretPurpose,
+        digest: SecretDigest,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<CodeCheck, StoreError>> + Send {
+        self.0.check_code(account, purpose, digest, now)
+    }
+
+    fn take_token(
+        &self,
+        purpose: SecretPurpose,
+        digest: SecretDigest,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<CustomerId>, StoreError>> + Send {
+        self.0.take_token(purpose, digest, now)
+    }
+
+    fn prune_credentials(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        self.0.prune_credentials(now)
     }
 }
 

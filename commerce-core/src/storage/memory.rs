@@ -10,19 +10,22 @@ use chrono::{DateTime, Utc};
 
 use super::{
     AccountStore, AlreadyReviewed, ApplyPayment, AuditSnapshot, AuditStore, BelowReserved,
-    CartChanged, CartStore, CatalogStore, EmailTaken, IdempotencyStore, InventoryStore,
-    LimitBelowUsage, OrderFilter, OrderStore, OutboxStore, Page, PaymentOutcome, PlaceOrder,
-    PlaceRejection, PromotionStore, RefundRejection, Reservation, StoreError, UnknownPayment,
-    UsageRecord, UsageState, VariantRecord,
+    CartChanged, CartStore, CatalogStore, CredentialStore, EmailTaken, IdempotencyStore,
+    InventoryStore, LimitBelowUsage, OrderFilter, OrderStore, OutboxStore, Page, PaymentOutcome,
+    PlaceOrder, PlaceRejection, PromotionStore, RefundRejection, Reservation, StoreError,
+    UnknownPayment, UsageRecord, UsageState, VariantRecord,
 };
 use crate::account::{Account, Email, Rating, Review, SavedAddress};
 use crate::browse::{ProductListing, ProductQuery, ProductSort, name_key};
 use crate::cart::{Cart, CartOwner};
 use crate::catalog::Sku;
+use crate::credentials::{
+    CodeCheck, OneTimeSecret, RefreshSession, Rotation, SecretDigest, SecretPurpose, SessionRenewal,
+};
 use crate::idempotency::{Begin, Fingerprint, IdempotencyKey, IdempotencyRecord};
 use crate::ids::{
     AddressId, CartId, CategoryId, CustomerId, EventId, OrderId, PaymentId, ProductId, PromotionId,
-    StoreId, VariantId,
+    SessionFamilyId, StoreId, VariantId,
 };
 use crate::inventory::{Shortage, Stock, crossed_low_threshold};
 use crate::money::Money;
@@ -59,6 +62,15 @@ struct State {
     addresses: Vec<SavedAddress>,
     wishlist: Vec<(CustomerId, ProductId)>,
     reviews: Vec<Review>,
+    sessions: Vec<StoredSession>,
+    secrets: Vec<OneTimeSecret>,
+}
+
+#[derive(Debug, Clone)]
+struct StoredSession {
+    session: RefreshSession,
+    spent: bool,
+    revoked: bool,
 }
 
 /// The reference storage backend, in memory. Atomic and safe to share across
@@ -1528,6 +1540,165 @@ impl AccountStore for InMemoryStore {
                     && (o.status.is_captured() || o.status == OrderStatus::Refunded)
                     && o.lines.iter().any(|l| l.product_id == product)
             })
+        })
+        .await
+    }
+}
+
+impl CredentialStore for InMemoryStore {
+    async fn create_session(&self, session: RefreshSession) -> Result<(), StoreError> {
+        op(self, move |s| {
+            s.sessions.push(StoredSession {
+                session,
+                spent: false,
+                revoked: false,
+            });
+        })
+        .await
+    }
+
+    async fn rotate_session(
+        &self,
+        presented: SecretDigest,
+        renewal: SessionRenewal,
+        now: DateTime<Utc>,
+    ) -> Result<Rotation, StoreError> {
+        op(self, move |s| {
+            let Some(found) = s
+                .sessions
+                .iter()
+                .position(|t| t.session.digest == presented)
+            else {
+                return Rotation::Invalid;
+            };
+            let t = s.sessions[found].clone();
+            if t.revoked || t.session.expires_at <= now {
+                return Rotation::Invalid;
+            }
+            let (account_id, family) = (t.session.account_id, t.session.family);
+            if t.spent {
+                for other in s.sessions.iter_mut().filter(|o| o.session.family == family) {
+                    other.revoked = true;
+                }
+                return Rotation::Reused { account_id, family };
+            }
+            s.sessions[found].spent = true;
+            s.sessions.push(StoredSession {
+                session: RefreshSession {
+                    id: renewal.id,
+                    family,
+                    account_id,
+                    digest: renewal.digest,
+                    expires_at: renewal.expires_at,
+                    created_at: now,
+                },
+                spent: false,
+                revoked: false,
+            });
+            Rotation::Rotated { account_id, family }
+        })
+        .await
+    }
+
+    async fn revoke_family(
+        &self,
+        presented: SecretDigest,
+    ) -> Result<Option<SessionFamilyId>, StoreError> {
+        op(self, move |s| {
+            let family = s
+                .sessions
+                .iter()
+                .find(|t| t.session.digest == presented)
+                .map(|t| t.session.family)?;
+            for t in s.sessions.iter_mut().filter(|t| t.session.family == family) {
+                t.revoked = true;
+            }
+            Some(family)
+        })
+        .await
+    }
+
+    async fn revoke_sessions(
+        &self,
+        account: CustomerId,
+        keep: Option<SessionFamilyId>,
+    ) -> Result<u64, StoreError> {
+        op(self, move |s| {
+            let mut families = HashSet::new();
+            for t in s.sessions.iter_mut().filter(|t| {
+                t.session.account_id == account && Some(t.session.family) != keep && !t.revoked
+            }) {
+                t.revoked = true;
+                families.insert(t.session.family);
+            }
+            families.len() as u64
+        })
+        .await
+    }
+
+    async fn put_secret(&self, secret: OneTimeSecret) -> Result<(), StoreError> {
+        op(self, move |s| {
+            s.secrets
+                .retain(|o| !(o.account_id == secret.account_id && o.purpose == secret.purpose));
+            s.secrets.push(secret);
+        })
+        .await
+    }
+
+    async fn check_code(
+        &self,
+        account: CustomerId,
+        purpose: SecretPurpose,
+        digest: SecretDigest,
+        now: DateTime<Utc>,
+    ) -> Result<CodeCheck, StoreError> {
+        op(self, move |s| {
+            let Some(i) = s
+                .secrets
+                .iter()
+                .position(|o| o.account_id == account && o.purpose == purpose)
+            else {
+                return CodeCheck::Missing;
+            };
+            let secret = &mut s.secrets[i];
+            if secret.expires_at <= now || secret.attempts_left == 0 {
+                return CodeCheck::Expired;
+            }
+            if secret.digest == digest {
+                s.secrets.remove(i);
+                return CodeCheck::Accepted;
+            }
+            secret.attempts_left -= 1;
+            CodeCheck::Wrong {
+                attempts_left: secret.attempts_left,
+            }
+        })
+        .await
+    }
+
+    async fn take_token(
+        &self,
+        purpose: SecretPurpose,
+        digest: SecretDigest,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CustomerId>, StoreError> {
+        op(self, move |s| {
+            let i = s
+                .secrets
+                .iter()
+                .position(|o| o.purpose == purpose && o.digest == digest)?;
+            let secret = s.secrets.remove(i);
+            (secret.expires_at > now).then_some(secret.account_id)
+        })
+        .await
+    }
+
+    async fn prune_credentials(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        op(self, move |s| {
+            let before = s.secrets.len() + s.sessions.len();
+            s.secrets.retain(|o| o.expires_at > now);
+            s.sessions.retain(|t| t.session.expires_at > now);
+            (before - s.secrets.len() - s.sessions.len()) as u64
         })
         .await
     }

@@ -25,10 +25,13 @@ pub use memory::InMemoryStore;
 use crate::account::{Account, Email, Rating, Review, SavedAddress};
 use crate::browse::{ProductListing, ProductQuery};
 use crate::cart::{Cart, CartOwner};
+use crate::credentials::{
+    CodeCheck, OneTimeSecret, RefreshSession, Rotation, SecretDigest, SecretPurpose, SessionRenewal,
+};
 use crate::idempotency::{Begin, Fingerprint, IdempotencyKey};
 use crate::ids::{
-    AddressId, CartId, CategoryId, CustomerId, OrderId, PaymentId, ProductId, PromotionId, StoreId,
-    VariantId,
+    AddressId, CartId, CategoryId, CustomerId, OrderId, PaymentId, ProductId, PromotionId,
+    SessionFamilyId, StoreId, VariantId,
 };
 use crate::inventory::{Shortage, Stock};
 use crate::money::Money;
@@ -696,6 +699,74 @@ pub trait AccountStore: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// Refresh-token sessions and one-time secrets (see [`crate::credentials`]).
+///
+/// # Contract
+/// - `rotate_session` is atomic: of several presentations of one live token
+///   at once, exactly one rotates it; the others find it spent, which revokes
+///   its whole family ([`Rotation::Reused`]). An unknown, expired or revoked
+///   token is [`Rotation::Invalid`] and changes nothing.
+/// - `revoke_family` (by any token of it) and `revoke_sessions` take effect at
+///   once: no token of a revoked family rotates afterwards.
+/// - `put_secret` replaces the account's live secret of that purpose: a new
+///   code or token voids the old one.
+/// - `check_code` is atomic: the right code is accepted once and deleted; each
+///   wrong try uses one attempt; at no attempts left, or past its expiry, the
+///   code is dead ([`CodeCheck::Expired`]).
+/// - `take_token` returns the account of a live token of that purpose and
+///   deletes the token: it works once, even when presented twice at once.
+/// - `prune_credentials` deletes secrets and sessions that expired before `now`.
+pub trait CredentialStore: Send + Sync {
+    /// Stores the first token of a new sign-in.
+    fn create_session(
+        &self,
+        session: RefreshSession,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Spends a presented refresh token and stores its renewal.
+    fn rotate_session(
+        &self,
+        presented: SecretDigest,
+        renewal: SessionRenewal,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Rotation, StoreError>> + Send;
+    /// Revokes the family of a presented token (sign-out); its family, if known.
+    fn revoke_family(
+        &self,
+        presented: SecretDigest,
+    ) -> impl Future<Output = Result<Option<SessionFamilyId>, StoreError>> + Send;
+    /// Revokes every session of an account but `keep`; how many families.
+    fn revoke_sessions(
+        &self,
+        account: CustomerId,
+        keep: Option<SessionFamilyId>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Stores a one-time secret, voiding the account's earlier one of that purpose.
+    fn put_secret(
+        &self,
+        secret: OneTimeSecret,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Checks a code against the account's live secret of that purpose.
+    fn check_code(
+        &self,
+        account: CustomerId,
+        purpose: SecretPurpose,
+        digest: SecretDigest,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<CodeCheck, StoreError>> + Send;
+    /// Uses a single-use token: its account, once.
+    fn take_token(
+        &self,
+        purpose: SecretPurpose,
+        digest: SecretDigest,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<CustomerId>, StoreError>> + Send;
+    /// Deletes what expired before `now`; how many records.
+    fn prune_credentials(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
 /// Every storage trait: what services need from a backend.
 pub trait Store:
     CatalogStore
@@ -706,6 +777,7 @@ pub trait Store:
     + OutboxStore
     + IdempotencyStore
     + AccountStore
+    + CredentialStore
     + AuditStore
 {
 }
@@ -719,6 +791,7 @@ impl<T> Store for T where
         + OutboxStore
         + IdempotencyStore
         + AccountStore
+        + CredentialStore
         + AuditStore
 {
 }

@@ -2090,3 +2090,329 @@ pub async fn reconciliation_settles_payments_whose_webhook_never_came<S: Store>(
         .count();
     assert_eq!(paid_events, 1);
 }
+
+/// A digest for test secrets.
+fn digest(secret: &str) -> crate::credentials::SecretDigest {
+    use sha2::{Digest, Sha256};
+    crate::credentials::SecretDigest::from_bytes(Sha256::digest(secret.as_bytes()).into())
+}
+
+fn session(
+    h_now: chrono::DateTime<chrono::Utc>,
+    account: CustomerId,
+    family: crate::ids::SessionFamilyId,
+    secret: &str,
+) -> crate::credentials::RefreshSession {
+    crate::credentials::RefreshSession {
+        id: crate::ids::SessionId::new(),
+        family,
+        account_id: account,
+        digest: digest(secret),
+        expires_at: h_now + Duration::days(30),
+        created_at: h_now,
+    }
+}
+
+fn renewal(
+    h_now: chrono::DateTime<chrono::Utc>,
+    secret: &str,
+) -> crate::credentials::SessionRenewal {
+    crate::credentials::SessionRenewal {
+        id: crate::ids::SessionId::new(),
+        digest: digest(secret),
+        expires_at: h_now + Duration::days(30),
+    }
+}
+
+/// Refresh tokens rotate once; a spent token presented again revokes its
+/// whole family; sign-out and "sign out everywhere else" revoke at once;
+/// an expired or unknown token is refused.
+pub async fn refresh_tokens_rotate_once_and_reuse_revokes_the_family<S: Store>(h: &Harness<S>) {
+    use crate::credentials::Rotation;
+    use crate::ids::SessionFamilyId;
+    let now = h.clock_now();
+    let ada = expect(
+        h.commerce.register("ada@sessions.test", None, None).await,
+        "ada",
+    )
+    .id;
+    let bob = expect(
+        h.commerce.register("bob@sessions.test", None, None).await,
+        "bob",
+    )
+    .id;
+    let laptop = SessionFamilyId::new();
+    expect(
+        h.store()
+            .create_session(session(now, ada, laptop, "a1"))
+            .await,
+        "create",
+    );
+    let rotated = expect(
+        h.store()
+            .rotate_session(digest("a1"), renewal(now, "a2"), now)
+            .await,
+        "rotate",
+    );
+    assert_eq!(
+        rotated,
+        Rotation::Rotated {
+            account_id: ada,
+            family: laptop
+        }
+    );
+    let again = expect(
+        h.store()
+            .rotate_session(digest("a1"), renewal(now, "a3"), now)
+            .await,
+        "reuse",
+    );
+    assert_eq!(
+        again,
+        Rotation::Reused {
+            account_id: ada,
+            family: laptop
+        },
+        "a spent token presented again"
+    );
+    let after = expect(
+        h.store()
+            .rotate_session(digest("a2"), renewal(now, "a4"), now)
+            .await,
+        "after reuse",
+    );
+    assert_eq!(after, Rotation::Invalid, "the whole family is revoked");
+    let unknown = expect(
+        h.store()
+            .rotate_session(digest("a3"), renewal(now, "a5"), now)
+            .await,
+        "unknown",
+    );
+    assert_eq!(
+        unknown,
+        Rotation::Invalid,
+        "the refused renewal was not stored"
+    );
+
+    // Two devices; "sign out everywhere else" keeps the current one.
+    let (phone, tablet) = (SessionFamilyId::new(), SessionFamilyId::new());
+    expect(
+        h.store()
+            .create_session(session(now, ada, phone, "p1"))
+            .await,
+        "phone",
+    );
+    expect(
+        h.store()
+            .create_session(session(now, ada, tablet, "t1"))
+            .await,
+        "tablet",
+    );
+    expect(
+        h.store()
+            .create_session(session(now, bob, SessionFamilyId::new(), "b1"))
+            .await,
+        "bob",
+    );
+    let revoked = expect(
+        h.store().revoke_sessions(ada, Some(phone)).await,
+        "revoke others",
+    );
+    assert_eq!(revoked, 1, "the tablet (the laptop was revoked already)");
+    assert_eq!(
+        expect(
+            h.store()
+                .rotate_session(digest("t1"), renewal(now, "t2"), now)
+                .await,
+            "t"
+        ),
+        Rotation::Invalid
+    );
+    assert_eq!(
+        expect(
+            h.store()
+                .rotate_session(digest("p1"), renewal(now, "p2"), now)
+                .await,
+            "p"
+        ),
+        Rotation::Rotated {
+            account_id: ada,
+            family: phone
+        }
+    );
+    // Sign-out by the current token.
+    assert_eq!(
+        expect(h.store().revoke_family(digest("p2")).await, "sign out"),
+        Some(phone)
+    );
+    assert_eq!(
+        expect(
+            h.store()
+                .rotate_session(digest("p2"), renewal(now, "p3"), now)
+                .await,
+            "p2"
+        ),
+        Rotation::Invalid
+    );
+    assert_eq!(
+        expect(h.store().revoke_family(digest("nope")).await, "none"),
+        None
+    );
+    // Another account is untouched; an expired token is refused.
+    h.clock.advance(Duration::days(31));
+    let later = h.clock_now();
+    assert_eq!(
+        expect(
+            h.store()
+                .rotate_session(digest("b1"), renewal(later, "b2"), later)
+                .await,
+            "b"
+        ),
+        Rotation::Invalid,
+        "expired"
+    );
+    let pruned = expect(h.store().prune_credentials(later).await, "prune");
+    assert!(pruned >= 5, "expired sessions are pruned: {pruned}");
+}
+
+/// A login code works once, dies after its wrong tries or its time, and a
+/// new code voids the old one.
+pub async fn one_time_codes_die_after_wrong_tries_and_are_replaced<S: Store>(h: &Harness<S>) {
+    use crate::credentials::{CodeCheck, OneTimeSecret, SecretPurpose};
+    let now = h.clock_now();
+    let ada = expect(
+        h.commerce.register("ada@codes.test", None, None).await,
+        "ada",
+    )
+    .id;
+    let code = |secret: &str, at: chrono::DateTime<chrono::Utc>| OneTimeSecret {
+        account_id: ada,
+        purpose: SecretPurpose::LoginOtp,
+        digest: digest(secret),
+        expires_at: at + Duration::minutes(5),
+        attempts_left: 5,
+        created_at: at,
+    };
+    let check = |secret: &'static str| async move {
+        expect(
+            h.store()
+                .check_code(ada, SecretPurpose::LoginOtp, digest(secret), h.clock_now())
+                .await,
+            "check",
+        )
+    };
+    assert_eq!(check("123456").await, CodeCheck::Missing);
+    expect(h.store().put_secret(code("123456", now)).await, "put");
+    for left in (1..=4).rev() {
+        assert_eq!(
+            check("000000").await,
+            CodeCheck::Wrong {
+                attempts_left: left
+            }
+        );
+    }
+    assert_eq!(check("123456").await, CodeCheck::Accepted);
+    assert_eq!(check("123456").await, CodeCheck::Missing, "used once");
+
+    expect(h.store().put_secret(code("222222", now)).await, "put");
+    for left in (0..=4).rev() {
+        assert_eq!(
+            check("999999").await,
+            CodeCheck::Wrong {
+                attempts_left: left
+            }
+        );
+    }
+    assert_eq!(
+        check("222222").await,
+        CodeCheck::Expired,
+        "five wrong tries burn it"
+    );
+
+    expect(h.store().put_secret(code("333333", now)).await, "first");
+    expect(h.store().put_secret(code("444444", now)).await, "second");
+    assert_eq!(
+        check("333333").await,
+        CodeCheck::Wrong { attempts_left: 4 },
+        "a new code voids the old"
+    );
+    assert_eq!(check("444444").await, CodeCheck::Accepted);
+
+    expect(h.store().put_secret(code("555555", now)).await, "put");
+    h.clock.advance(Duration::minutes(5));
+    assert_eq!(check("555555").await, CodeCheck::Expired, "after 5 minutes");
+    // Another purpose of the same account is separate.
+    assert_eq!(
+        expect(
+            h.store()
+                .check_code(
+                    ada,
+                    SecretPurpose::PasswordReset,
+                    digest("555555"),
+                    h.clock_now()
+                )
+                .await,
+            "other purpose"
+        ),
+        CodeCheck::Missing
+    );
+}
+
+/// Verification and reset tokens work once, for their purpose, until they expire.
+pub async fn single_use_tokens_work_once<S: Store>(h: &Harness<S>) {
+    use crate::credentials::{OneTimeSecret, SecretPurpose};
+    let now = h.clock_now();
+    let ada = expect(
+        h.commerce.register("ada@tokens.test", None, None).await,
+        "ada",
+    )
+    .id;
+    let token = |secret: &str, purpose| OneTimeSecret {
+        account_id: ada,
+        purpose,
+        digest: digest(secret),
+        expires_at: now + Duration::hours(1),
+        attempts_left: 0,
+        created_at: now,
+    };
+    expect(
+        h.store()
+            .put_secret(token("verify-me", SecretPurpose::VerifyEmail))
+            .await,
+        "put",
+    );
+    expect(
+        h.store()
+            .put_secret(token("reset-me", SecretPurpose::PasswordReset))
+            .await,
+        "put",
+    );
+    let take = |purpose, secret: &'static str| async move {
+        expect(
+            h.store()
+                .take_token(purpose, digest(secret), h.clock_now())
+                .await,
+            "take",
+        )
+    };
+    assert_eq!(
+        take(SecretPurpose::PasswordReset, "verify-me").await,
+        None,
+        "wrong purpose"
+    );
+    assert_eq!(
+        take(SecretPurpose::VerifyEmail, "verify-me").await,
+        Some(ada)
+    );
+    assert_eq!(
+        take(SecretPurpose::VerifyEmail, "verify-me").await,
+        None,
+        "once"
+    );
+    h.clock.advance(Duration::hours(2));
+    assert_eq!(
+        take(SecretPurpose::PasswordReset, "reset-me").await,
+        None,
+        "expired"
+    );
+}

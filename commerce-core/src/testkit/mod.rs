@@ -336,6 +336,9 @@ macro_rules! conformance_suite {
             search_text_is_literal,
             promotion_limits_never_drop_below_live_holds,
             reconciliation_settles_payments_whose_webhook_never_came,
+            refresh_tokens_rotate_once_and_reuse_revokes_the_family,
+            one_time_codes_die_after_wrong_tries_and_are_replaced,
+            single_use_tokens_work_once,
         );
         $crate::conformance_suite!(@race $make;
             race_32_buyers_for_5_units,
@@ -345,6 +348,7 @@ macro_rules! conformance_suite {
             race_cancel_against_payment,
             race_expiry_sweeps_against_payments,
             race_same_checkout_key_on_8_tasks,
+            race_credentials_used_8_times_at_once,
         );
     };
     (@contract $make:expr; $($name:ident),* $(,)?) => {

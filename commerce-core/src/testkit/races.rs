@@ -411,3 +411,152 @@ pub async fn race_same_checkout_key_on_8_tasks<S: Store + 'static, R: Spawn>(
     assert_eq!(expect(h.store().audit().await, "audit").orders.len(), 1);
     assert_eq!(h.stock(v).await.reserved, 1);
 }
+
+/// One refresh token presented 8 times at once: one rotation; the others
+/// look like a stolen token and revoke the family. A login code and a
+/// single-use token checked 8 times at once: accepted once.
+pub async fn race_credentials_used_8_times_at_once<S: Store + 'static, R: Spawn>(
+    h: Arc<Harness<S>>,
+    rt: &R,
+) {
+    use crate::credentials::{
+        CodeCheck, OneTimeSecret, RefreshSession, Rotation, SecretDigest, SecretPurpose,
+        SessionRenewal,
+    };
+    use crate::ids::{SessionFamilyId, SessionId};
+    fn digest(secret: &str) -> SecretDigest {
+        use sha2::{Digest, Sha256};
+        SecretDigest::from_bytes(Sha256::digest(secret.as_bytes()).into())
+    }
+    let now = h.clock_now();
+    let ada = expect(
+        h.commerce
+            .register("race-credentials@example.com", None, None)
+            .await,
+        "account",
+    )
+    .id;
+    let family = SessionFamilyId::new();
+    expect(
+        h.store()
+            .create_session(RefreshSession {
+                id: SessionId::new(),
+                family,
+                account_id: ada,
+                digest: digest("r0"),
+                expires_at: now + Duration::days(1),
+                created_at: now,
+            })
+            .await,
+        "session",
+    );
+    let rotations = (0..8)
+        .map(|i| {
+            let h = Arc::clone(&h);
+            rt.spawn(async move {
+                let renewal = SessionRenewal {
+                    id: SessionId::new(),
+                    digest: digest(&format!("r1-{i}")),
+                    expires_at: now + Duration::days(1),
+                };
+                h.server(i)
+                    .store()
+                    .rotate_session(digest("r0"), renewal, now)
+                    .await
+            })
+        })
+        .collect();
+    let rotations: Vec<_> = join_all(rotations)
+        .await
+        .into_iter()
+        .map(|r| expect(r, "rotate"))
+        .collect();
+    let rotated = rotations
+        .iter()
+        .filter(|r| matches!(r, Rotation::Rotated { .. }))
+        .count();
+    let reused = rotations
+        .iter()
+        .filter(|r| matches!(r, Rotation::Reused { .. }))
+        .count();
+    // After the first reuse has revoked the family, the rest find it revoked.
+    assert_eq!(rotated, 1, "{rotations:?}");
+    assert!(reused >= 1, "{rotations:?}");
+    for i in 0..8 {
+        let renewal = SessionRenewal {
+            id: SessionId::new(),
+            digest: digest("r2"),
+            expires_at: now + Duration::days(1),
+        };
+        let next = expect(
+            h.store()
+                .rotate_session(digest(&format!("r1-{i}")), renewal, now)
+                .await,
+            "renewal",
+        );
+        assert_eq!(
+            next,
+            Rotation::Invalid,
+            "the renewal's family is revoked too"
+        );
+    }
+
+    let secret = |purpose, value: &str, attempts_left| OneTimeSecret {
+        account_id: ada,
+        purpose,
+        digest: digest(value),
+        expires_at: now + Duration::minutes(5),
+        attempts_left,
+        created_at: now,
+    };
+    expect(
+        h.store()
+            .put_secret(secret(SecretPurpose::LoginOtp, "654321", 5))
+            .await,
+        "code",
+    );
+    expect(
+        h.store()
+            .put_secret(secret(SecretPurpose::PasswordReset, "reset", 0))
+            .await,
+        "token",
+    );
+    let checks = (0..8)
+        .map(|i| {
+            let h = Arc::clone(&h);
+            rt.spawn(async move {
+                h.server(i)
+                    .store()
+                    .check_code(ada, SecretPurpose::LoginOtp, digest("654321"), now)
+                    .await
+            })
+        })
+        .collect();
+    let checks: Vec<_> = join_all(checks)
+        .await
+        .into_iter()
+        .map(|r| expect(r, "check"))
+        .collect();
+    assert_eq!(
+        checks.iter().filter(|c| **c == CodeCheck::Accepted).count(),
+        1,
+        "{checks:?}"
+    );
+    let takes = (0..8)
+        .map(|i| {
+            let h = Arc::clone(&h);
+            rt.spawn(async move {
+                h.server(i)
+                    .store()
+                    .take_token(SecretPurpose::PasswordReset, digest("reset"), now)
+                    .await
+            })
+        })
+        .collect();
+    let takes: Vec<_> = join_all(takes)
+        .await
+        .into_iter()
+        .map(|r| expect(r, "take"))
+        .collect();
+    assert_eq!(takes.iter().filter(|t| t.is_some()).count(), 1, "{takes:?}");
+}

@@ -10,6 +10,7 @@
 mod accounts;
 mod carts;
 mod catalog;
+mod credentials;
 mod idempotency;
 mod orders;
 mod outbox;
