@@ -17,6 +17,7 @@
 mod contract;
 pub mod invariants;
 mod races;
+mod simulation;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use chrono::{DateTime, TimeZone, Utc};
 
 pub use contract::*;
 pub use races::*;
+pub use simulation::{SimulationFailure, SimulationPlan, SimulationReport, simulate};
 
 use crate::cart::{CartOwner, CartToken};
 use crate::catalog::{Sku, VariantPrice};
@@ -74,11 +76,15 @@ impl<S: Store> Harness<S> {
     /// A harness over `store` at [`start_time`], USD, 15-minute reservations,
     /// low-stock threshold 3, no tax, no shipping.
     pub fn new(store: Arc<S>) -> Self {
+        Self::with_config(store, Config::default())
+    }
+
+    /// A harness over `store` at [`start_time`] with the given settings.
+    pub fn with_config(store: Arc<S>, config: Config) -> Self {
         let clock = FixedClock::new(start_time());
         let sandbox = Arc::new(SandboxGateway::new(SANDBOX_SECRET, "http://shop.test"));
         let gateway: Arc<dyn PaymentGateway> = sandbox.clone();
-        let commerce =
-            Commerce::new(store, Arc::new(clock.clone()), Config::default()).with_gateway(gateway);
+        let commerce = Commerce::new(store, Arc::new(clock.clone()), config).with_gateway(gateway);
         Harness {
             commerce,
             clock,
