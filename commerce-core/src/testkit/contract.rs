@@ -966,6 +966,16 @@ pub async fn refunds_never_exceed_the_capture<S: Store>(h: &Harness<S>) {
         ),
         "nothing captured yet"
     );
+    let everything = h.commerce.refund_order(order.id, None, "x").await;
+    assert!(
+        matches!(
+            everything,
+            Err(CommerceError::InvalidTransition(t))
+                if t.from == OrderStatus::PendingPayment && t.event == OrderEvent::RefundFull
+        ),
+        "refunding everything left of an unpaid order is a lifecycle refusal, \
+         not an error about an amount the caller never sent: {everything:?}"
+    );
     h.pay(order.id).await;
     let o = expect(
         h.commerce
@@ -1008,6 +1018,10 @@ pub async fn refunds_never_exceed_the_capture<S: Store>(h: &Harness<S>) {
             .await
             .is_err()
     );
+    assert!(matches!(
+        h.commerce.refund_order(order.id, None, "the rest again").await,
+        Err(CommerceError::InvalidTransition(t)) if t.from == OrderStatus::Refunded
+    ));
 }
 
 /// Moves the lifecycle forbids are refused and change nothing.

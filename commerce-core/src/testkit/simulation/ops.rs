@@ -1607,7 +1607,12 @@ impl<S: Store> Sim<S> {
             usd(order.captured)
         );
         let asked = amount.unwrap_or(usd(left));
-        let expected = if !asked.is_positive() || asked.currency() != USD {
+        let expected = if amount.is_none() && left <= 0 {
+            Err(CommerceError::InvalidTransition(InvalidTransition {
+                from,
+                event: OrderEvent::RefundFull,
+            }))
+        } else if !asked.is_positive() || asked.currency() != USD {
             Err(CommerceError::Validation {
                 field: "amount",
                 message: String::new(),
