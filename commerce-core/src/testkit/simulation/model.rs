@@ -391,13 +391,15 @@ impl Model {
             (P::Succeeded | P::RefundRequired | P::Mismatch, _)
             | (P::Failed | P::Voided, false) => Plan::AlreadyApplied,
             (P::Pending, false) => Plan::Declined,
-            (P::Voided, true) => Plan::RefundRequired,
-            (P::Pending | P::Failed, true) => {
+            (P::Pending | P::Failed | P::Voided, true) => {
                 if amount != order.placed.total {
                     return Plan::Mismatch {
                         expected: order.placed.total,
                         received: amount,
                     };
+                }
+                if pay.status == P::Voided {
+                    return Plan::RefundRequired;
                 }
                 match order.status {
                     OrderStatus::PendingPayment => Plan::Pay { late: false },
