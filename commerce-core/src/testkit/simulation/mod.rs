@@ -36,9 +36,31 @@
 //! ties (promotions, by id) are fixed numbers, every order gets its own
 //! expiry instant (the clock moves at every step), and the model keeps its
 //! records in vectors, looking engine ids up but never ordering by them. So
-//! a seed replays the same run on the same code and the same `Cargo.lock`.
+//! a seed replays the same run on the same code and the same `Cargo.lock`,
+//! as long as the backend answers deterministically (the contract lets a
+//! sweep limited to fewer orders than are due take any of them; the model
+//! follows whichever it takes).
 //! [`SimulationPlan::from_env`] reads `COMMERCE_SIM_SEED` (and
 //! `COMMERCE_SIM_STEPS`) so that a failure's seed can be run alone.
+//!
+//! # Running it on a backend
+//!
+//! Each run needs a fresh, empty store (it refuses one that holds orders,
+//! promotions or stock). Many short runs keep the store small, so that the
+//! checks after every step stay cheap:
+//!
+//! ```ignore
+//! #[tokio::test]
+//! async fn simulation() {
+//!     let plan = SimulationPlan::from_env(0..20, 300);
+//!     for &seed in &plan.seeds {
+//!         let store = Arc::new(fresh_store().await);
+//!         if let Err(failure) = simulate(store, seed, plan.steps).await {
+//!             panic!("{failure}");
+//!         }
+//!     }
+//! }
+//! ```
 //!
 //! The dice are [`fastrand`]'s generator (wyrand) seeded with the seed: a
 //! small, dependency-free crate already in the workspace's tree, whose
