@@ -88,14 +88,15 @@ const MUST_REACH: [(&str, u64); 26] = [
     ("deliver: delivered", 100),
 ];
 
-async fn run<S, F>(plan: &SimulationPlan, store: F) -> SimulationReport
+/// Runs `seeds`, each on a fresh store; panics with the first failure.
+async fn run<S, F>(seeds: &[u64], steps: u32, store: F) -> SimulationReport
 where
     S: commerce_core::storage::Store,
     F: Fn() -> S,
 {
     let mut total = SimulationReport::default();
-    for &seed in &plan.seeds {
-        match simulate(Arc::new(store()), seed, plan.steps).await {
+    for &seed in seeds {
+        match simulate(Arc::new(store()), seed, steps).await {
             Ok(report) => total.absorb(report),
             Err(failure) => panic!("{failure}"),
         }
@@ -103,10 +104,31 @@ where
     total
 }
 
-#[tokio::test(flavor = "current_thread")]
+/// The seeds are independent: CI's two cores each take every other one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulation_over_in_memory_store() {
+    const LANES: usize = 2;
     let plan = SimulationPlan::from_env(0..250, 400);
-    let total = run(&plan, InMemoryStore::new).await;
+    let lanes: Vec<_> = (0..LANES)
+        .map(|lane| {
+            let seeds: Vec<u64> = plan
+                .seeds
+                .iter()
+                .copied()
+                .skip(lane)
+                .step_by(LANES)
+                .collect();
+            let steps = plan.steps;
+            tokio::spawn(async move { run(&seeds, steps, InMemoryStore::new).await })
+        })
+        .collect();
+    let mut total = SimulationReport::default();
+    for lane in lanes {
+        match lane.await {
+            Ok(report) => total.absorb(report),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
     println!("{total}");
     if plan.replaying {
         return;
@@ -127,7 +149,10 @@ async fn simulation_over_in_memory_store() {
 #[tokio::test(flavor = "current_thread")]
 async fn simulation_through_dyn_store() {
     let plan = SimulationPlan::from_env(1000..1010, 400);
-    run(&plan, || DynStore::new(InMemoryStore::new())).await;
+    run(&plan.seeds, plan.steps, || {
+        DynStore::new(InMemoryStore::new())
+    })
+    .await;
 }
 
 /// A seed replays the same run: every step ends the same way.
