@@ -32,7 +32,9 @@ use crate::testkit::Harness;
 /// Whether an operation may change what the audit shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Effect {
-    /// A refusal or a replay: the store must be exactly as before.
+    /// A refusal or a replay: the store must be exactly as before. (Carts,
+    /// codes and the catalog are not in the audit: cart operations are
+    /// `Unchanged` there, and checked against the model's cart instead.)
     Unchanged,
     /// A change; the model says which.
     Changed,
@@ -1676,16 +1678,33 @@ impl<S: Store> Sim<S> {
         done("clock: advanced", Effect::Unchanged)
     }
 
-    /// Sweeps expiries. The contract says which orders are due, and at most
-    /// how many go, not which of them a limited sweep takes; the model
-    /// follows the store's choice.
+    /// Sweeps expiries, sometimes at the very instant the next reservation
+    /// ends (due "at or before now"). The contract says which orders are
+    /// due, and at most how many go, not which of them a limited sweep
+    /// takes; the model follows the store's choice.
     async fn expire(&mut self) -> Result<Done, String> {
         let limit = if self.dice.chance(50) {
             100
         } else {
             self.dice.range(1..=3)
         };
-        let now = self.h.clock_now();
+        let mut now = self.h.clock_now();
+        let next = self
+            .m
+            .orders
+            .iter()
+            .filter(|o| o.status == OrderStatus::PendingPayment)
+            .map(|o| o.placed.reservation_expires_at)
+            .filter(|&at| at > now)
+            .min();
+        let on_the_dot = match next {
+            Some(at) if self.dice.chance(30) => {
+                self.h.clock.set(at);
+                now = at;
+                true
+            }
+            _ => false,
+        };
         let due: Vec<usize> = (0..self.m.orders.len())
             .filter(|&i| {
                 let o = &self.m.orders[i];
@@ -1693,7 +1712,15 @@ impl<S: Store> Sim<S> {
             })
             .collect();
         let want = due.len().min(limit as usize);
-        self.what = format!("expire due orders, at most {limit} ({} due)", due.len());
+        self.what = format!(
+            "expire due orders{}, at most {limit} ({} due)",
+            if on_the_dot {
+                " at the instant the next reservation ends"
+            } else {
+                ""
+            },
+            due.len()
+        );
         let actual = self
             .h
             .commerce
