@@ -15,34 +15,43 @@
 //! How we know it catches a broken engine: each mistake below was put into
 //! `InMemoryStore`, a service or the pricing engine by hand, one at a time,
 //! and the default run failed, naming a seed and step that replayed the
-//! failure exactly (seed/step as found; "(sim only)" where the conformance
-//! suite, races included, kept passing):
-//! - expiry releasing reserved stock twice (saturating, so the store does
-//!   not panic): seed 5, step 217 — I2 and the model (sim only). Without
-//!   saturation the store's own overflow check panics, and the note left on
-//!   stderr names seed 1, step 284;
-//! - `apply_payment` without its amount check: seed 0, step 60, a EUR
-//!   capture paying a USD order. The I4 checker cannot see this one (a
+//! failure exactly (the lowest failing seed is given; "sim only" where the
+//! conformance suite, races included, kept passing):
+//! - expiry releasing reserved stock twice, saturating so that the store
+//!   does not panic: seed 0, step 304, I2 and the model (sim only). Without
+//!   saturation the store's own overflow check panics, and the note left
+//!   on stderr names seed 0, step 152;
+//! - `apply_payment` without its amount check: seed 1, step 44, a capture
+//!   one cent short paying the order. The I4 checker cannot see this one (a
 //!   payment keeps the amount asked, not the amount captured); the outcome
 //!   check does;
-//! - a late payment sold again without checking stock: seed 36, step 232;
+//! - a late payment sold again without checking stock: seed 4, step 110;
 //! - a late payment sold again without checking usage limits: seed 4,
-//!   step 310, I3 on the automatic promotion (sim only);
+//!   step 308, I3 on the automatic promotion (sim only);
 //! - the store's usage limit off by one (`>` for `>=`): the same seed and
-//!   step (sim only: checkout's pricing refuses first, so only the late
-//!   payment path reaches the store's check);
+//!   step. Checkout's pricing refuses a used-up code before the store
+//!   checks, so sequentially only a late payment reaches the store's check;
+//!   the conformance races caught it in one try of two;
 //! - paying without voiding the order's other pending payments: seed 0,
 //!   step 78 (sim only);
 //! - cancelling a pending order without releasing its promotion usage:
-//!   seed 0, step 72, I3 (sim only); expiry doing the same: seed 2, step 294;
-//! - pricing ignoring per-customer limits: seed 32, step 183 (sim only);
+//!   seed 0, step 72, I3 (sim only); expiry doing the same: seed 0, step 152;
+//! - pricing ignoring per-customer limits: seed 8, step 211 (sim only);
 //! - cancelling a paid order without restocking: seed 0, step 39;
-//! - refunds not checked against what is left: seed 0, step 211, I7;
-//! - the expiry sweep taking `<` for `<=`: seed 173, step 126;
-//! - a refused checkout keeping its idempotency key: seed 0, step 254;
-//! - `set_on_hand` without its `LowStock` event: seed 0, step 329;
+//! - refunds not checked against what is left: seed 0, step 328, I7;
+//! - the expiry sweep taking `<` for `<=`: seed 0, step 304 (one seed in
+//!   250 caught it before the simulation learned to sweep at the very
+//!   instant a reservation ends);
+//! - a refused checkout keeping its idempotency key: seed 3, step 160;
+//! - `set_on_hand` without its `LowStock` event: seed 0, step 252;
 //! - checkout not emptying the cart: seed 0, step 17;
-//! - an expired order allowed to start a payment: seed 11, step 72.
+//! - an expired order allowed to start a payment: seed 0, step 299;
+//! - a refund of at least what is left taken as a full refund: seed 0,
+//!   step 129, by the refusal's details only (sim only);
+//! - the two bugs fixed alongside the simulation, put back: `refund_order`
+//!   with no amount answering `Validation` when nothing is left (seed 0,
+//!   step 109), and a wrong amount captured on a voided payment becoming a
+//!   refund of the order total (seed 0, step 350).
 //!
 //! Not caught: dropping the webhook inbox check. Each payment's own status
 //! already makes every event idempotent (a replayed event finds its payment
