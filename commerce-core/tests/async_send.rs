@@ -26,6 +26,13 @@ fn service_futures_are_send<S: Store + 'static>(commerce: &Commerce<S>) {
     require_send(commerce.cancel_order(OrderId::new(), "x"));
 }
 
+/// The simulation can be spawned too, over any backend.
+#[cfg(feature = "testkit")]
+#[allow(dead_code)]
+fn simulation_is_send<S: Store + 'static>(store: std::sync::Arc<S>) {
+    require_send(commerce_core::testkit::simulate(store, 1, 10));
+}
+
 #[test]
 fn in_memory_store_futures_are_send() {
     let store = InMemoryStore::new();

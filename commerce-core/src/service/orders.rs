@@ -3,7 +3,7 @@
 use super::{Commerce, CommerceError};
 use crate::ids::OrderId;
 use crate::money::Money;
-use crate::order::Order;
+use crate::order::{InvalidTransition, Order, OrderEvent};
 use crate::storage::{RefundRejection, Store};
 
 impl<S: Store> Commerce<S> {
@@ -65,8 +65,10 @@ impl<S: Store> Commerce<S> {
     /// to more than was captured.
     ///
     /// # Errors
-    /// [`CommerceError::RefundExceedsCaptured`], [`CommerceError::InvalidTransition`],
-    /// [`CommerceError::Validation`] for a non-positive amount or another currency.
+    /// [`CommerceError::RefundExceedsCaptured`], [`CommerceError::InvalidTransition`]
+    /// (also for `None` when nothing is left to refund: nothing captured, or
+    /// all of it refunded), [`CommerceError::Validation`] for a non-positive
+    /// amount or another currency.
     pub async fn refund_order(
         &self,
         id: OrderId,
@@ -77,10 +79,18 @@ impl<S: Store> Commerce<S> {
             Some(a) => a,
             None => {
                 let order = self.order(id).await?;
-                order.refundable().map_err(|e| CommerceError::Validation {
+                let left = order.refundable().map_err(|e| CommerceError::Validation {
                     field: "amount",
                     message: e.to_string(),
-                })?
+                })?;
+                if !left.is_positive() {
+                    // The caller sent no amount to blame: the lifecycle refuses.
+                    return Err(CommerceError::InvalidTransition(InvalidTransition {
+                        from: order.status,
+                        event: OrderEvent::RefundFull,
+                    }));
+                }
+                left
             }
         };
         match self

@@ -493,8 +493,7 @@ impl State {
                 self.log(payment_id, now, source, "declined".into());
                 return Ok(PaymentOutcome::Declined);
             }
-            (PaymentStatus::Voided, true) => return Ok(self.refund_required(&payment, now, source)),
-            (PaymentStatus::Pending | PaymentStatus::Failed, true) => {}
+            (PaymentStatus::Pending | PaymentStatus::Failed | PaymentStatus::Voided, true) => {}
         }
 
         if verified.amount() != order.total {
@@ -511,6 +510,10 @@ impl State {
                 expected: order.total,
                 received: verified.amount(),
             });
+        }
+        if payment.status == PaymentStatus::Voided {
+            // The order was cancelled or paid otherwise: give back what was captured.
+            return Ok(self.refund_required(&payment, now, source));
         }
 
         match order.status {

@@ -403,9 +403,12 @@ pub struct OrderFilter {
 ///   applied, changes nothing (`AlreadyApplied`). A success whose amount and
 ///   currency equal the order's total pays a pending order (reservations and
 ///   usage committed, `on_hand -= n`, `reserved -= n`), or an expired one if
-///   its stock can be reserved again; otherwise it is recorded as
+///   its stock can be reserved again and its promotions' usage limits (I3)
+///   still have room; otherwise it is recorded as
 ///   `RefundRequired` with an event. A different amount flags the payment
-///   `mismatch` and leaves the order unpaid (I4).
+///   `mismatch` and leaves the order unpaid (I4), whatever the payment's
+///   state (a voided one too: a refund event must never name an amount
+///   other than the one captured).
 /// - `cancel_order` from `pending_payment` releases reservations and usage and
 ///   voids pending payments; from `paid` it restocks, releases usage, and
 ///   records a full refund (I7). Other statuses: [`InvalidTransition`].

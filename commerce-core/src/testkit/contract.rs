@@ -890,6 +890,12 @@ pub async fn cancel_pending_releases_once_and_voids_payments<S: Store>(h: &Harne
             .await,
         "start",
     );
+    let other = expect(
+        h.commerce
+            .start_payment(order.id, "sandbox", &new_key())
+            .await,
+        "start another",
+    );
     let cancelled = expect(h.commerce.cancel_order(order.id, "buyer").await, "cancel");
     assert_eq!(cancelled.status, OrderStatus::Cancelled);
     assert_eq!(
@@ -920,6 +926,48 @@ pub async fn cancel_pending_releases_once_and_voids_payments<S: Store>(h: &Harne
         "webhook",
     );
     assert_eq!(r, PaymentOutcome::RefundRequired);
+
+    // Another amount captured on a voided payment is flagged for a person,
+    // never turned into a refund of the amount the shop asked for.
+    assert_eq!(
+        expect(h.store().payment(other.id).await, "p").map(|p| p.status),
+        Some(PaymentStatus::Voided)
+    );
+    let short = h.sandbox.webhook(
+        "evt_voided_short",
+        &other.reference,
+        usd("9.99"),
+        true,
+        h.clock_now(),
+    );
+    let r = expect(
+        h.commerce
+            .handle_webhook("sandbox", &short.headers, &short.body)
+            .await,
+        "short webhook",
+    );
+    assert_eq!(
+        r,
+        PaymentOutcome::AmountMismatch {
+            expected: usd("15.00"),
+            received: usd("9.99")
+        }
+    );
+    assert_eq!(
+        expect(h.store().payment(other.id).await, "p").map(|p| p.status),
+        Some(PaymentStatus::Mismatch)
+    );
+    let refunds: Vec<_> = events(h)
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
+            EventKind::PaymentRefundRequired {
+                payment_id, amount, ..
+            } => Some((payment_id, amount)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refunds, vec![(payment.id, usd("15.00"))]);
 }
 
 /// Cancelling a paid, unshipped order restocks and refunds; shipped cannot be cancelled.
@@ -966,6 +1014,16 @@ pub async fn refunds_never_exceed_the_capture<S: Store>(h: &Harness<S>) {
         ),
         "nothing captured yet"
     );
+    let everything = h.commerce.refund_order(order.id, None, "x").await;
+    assert!(
+        matches!(
+            everything,
+            Err(CommerceError::InvalidTransition(t))
+                if t.from == OrderStatus::PendingPayment && t.event == OrderEvent::RefundFull
+        ),
+        "refunding everything left of an unpaid order is a lifecycle refusal, \
+         not an error about an amount the caller never sent: {everything:?}"
+    );
     h.pay(order.id).await;
     let o = expect(
         h.commerce
@@ -1008,6 +1066,10 @@ pub async fn refunds_never_exceed_the_capture<S: Store>(h: &Harness<S>) {
             .await
             .is_err()
     );
+    assert!(matches!(
+        h.commerce.refund_order(order.id, None, "the rest again").await,
+        Err(CommerceError::InvalidTransition(t)) if t.from == OrderStatus::Refunded
+    ));
 }
 
 /// Moves the lifecycle forbids are refused and change nothing.

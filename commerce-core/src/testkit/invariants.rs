@@ -1,8 +1,8 @@
 //! The invariants I1–I7 of DESIGN.md, checked over a whole store.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
-use crate::ids::{OrderId, VariantId};
+use crate::ids::{OrderId, PaymentId, VariantId};
 use crate::money::Money;
 use crate::order::OrderStatus;
 use crate::outbox::EventKind;
@@ -48,7 +48,7 @@ pub fn check(a: &AuditSnapshot) -> Vec<String> {
     }
 
     // I2: active reservations belong to pending orders and add up to `reserved`.
-    let mut reserved: HashMap<VariantId, u64> = HashMap::new();
+    let mut reserved: HashMap<VariantId, u64> = HashMap::default();
     for r in &a.reservations {
         *reserved.entry(r.variant_id).or_default() += u64::from(r.quantity);
         match orders.get(&r.order_id) {
@@ -69,19 +69,18 @@ pub fn check(a: &AuditSnapshot) -> Vec<String> {
             ));
         }
     }
+    let mut held: HashMap<(OrderId, VariantId), u64> = HashMap::default();
+    for r in &a.reservations {
+        *held.entry((r.order_id, r.variant_id)).or_default() += u64::from(r.quantity);
+    }
     for o in a
         .orders
         .iter()
         .filter(|o| o.status == OrderStatus::PendingPayment)
     {
         for (variant, n) in o.units() {
-            let held: u32 = a
-                .reservations
-                .iter()
-                .filter(|r| r.order_id == o.id && r.variant_id == variant)
-                .map(|r| r.quantity)
-                .sum();
-            if held != n {
+            let held = held.get(&(o.id, variant)).copied().unwrap_or(0);
+            if held != u64::from(n) {
                 bad.push(format!(
                     "I2: pending order {} holds {held} of {n} units of {variant}",
                     o.number
@@ -108,7 +107,7 @@ pub fn check(a: &AuditSnapshot) -> Vec<String> {
             ));
         }
         if let Some(limit) = p.per_customer_limit() {
-            let mut per: HashMap<_, usize> = HashMap::new();
+            let mut per: HashMap<_, usize> = HashMap::default();
             for u in live.iter().filter(|u| u.customer_id.is_some()) {
                 *per.entry(u.customer_id).or_default() += 1;
             }
@@ -141,21 +140,26 @@ pub fn check(a: &AuditSnapshot) -> Vec<String> {
     }
 
     // I4: paid at most once, by a payment of exactly the total.
+    let payments: HashMap<PaymentId, &crate::payment::Payment> =
+        a.payments.iter().map(|p| (p.id, p)).collect();
+    let mut succeeded_of: HashMap<OrderId, usize> = HashMap::default();
+    for p in a
+        .payments
+        .iter()
+        .filter(|p| p.status == PaymentStatus::Succeeded)
+    {
+        *succeeded_of.entry(p.order_id).or_default() += 1;
+    }
     for o in &a.orders {
-        let succeeded: Vec<_> = a
-            .payments
-            .iter()
-            .filter(|p| p.order_id == o.id && p.status == PaymentStatus::Succeeded)
-            .collect();
-        if succeeded.len() > 1 {
+        let succeeded = succeeded_of.get(&o.id).copied().unwrap_or(0);
+        if succeeded > 1 {
             bad.push(format!(
-                "I4: order {} has {} succeeded payments",
-                o.number,
-                succeeded.len()
+                "I4: order {} has {succeeded} succeeded payments",
+                o.number
             ));
         }
         match o.paid_by {
-            Some(pid) => match a.payments.iter().find(|p| p.id == pid) {
+            Some(pid) => match payments.get(&pid) {
                 Some(p)
                     if p.status == PaymentStatus::Succeeded
                         && p.amount == o.total
@@ -179,7 +183,7 @@ pub fn check(a: &AuditSnapshot) -> Vec<String> {
                         o.number, o.captured
                     ));
                 }
-                if succeeded.len() == 1 {
+                if succeeded == 1 {
                     bad.push(format!(
                         "I4: order {} has a succeeded payment but is not paid",
                         o.number
@@ -190,17 +194,43 @@ pub fn check(a: &AuditSnapshot) -> Vec<String> {
     }
 
     // I5: one event per announced change.
-    let count = |id: OrderId, f: fn(&EventKind) -> bool| {
-        a.events
-            .iter()
-            .filter(|e| e.order_id() == Some(id) && f(&e.kind))
-            .count()
-    };
+    #[derive(Default)]
+    struct Announced {
+        placed: usize,
+        paid: usize,
+        expired: usize,
+        cancelled: usize,
+    }
+    let mut announced: HashMap<OrderId, Announced> = HashMap::default();
+    let mut refund_required: HashMap<PaymentId, usize> = HashMap::default();
+    for e in &a.events {
+        match e.kind {
+            EventKind::OrderPlaced { order_id } => {
+                announced.entry(order_id).or_default().placed += 1;
+            }
+            EventKind::OrderPaid { order_id, .. } => {
+                announced.entry(order_id).or_default().paid += 1;
+            }
+            EventKind::OrderExpired { order_id } => {
+                announced.entry(order_id).or_default().expired += 1;
+            }
+            EventKind::OrderCancelled { order_id, .. } => {
+                announced.entry(order_id).or_default().cancelled += 1;
+            }
+            EventKind::PaymentRefundRequired { payment_id, .. } => {
+                *refund_required.entry(payment_id).or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+    let none = Announced::default();
     for o in &a.orders {
-        let placed = count(o.id, |k| matches!(k, EventKind::OrderPlaced { .. }));
-        let paid = count(o.id, |k| matches!(k, EventKind::OrderPaid { .. }));
-        let expired = count(o.id, |k| matches!(k, EventKind::OrderExpired { .. }));
-        let cancelled = count(o.id, |k| matches!(k, EventKind::OrderCancelled { .. }));
+        let &Announced {
+            placed,
+            paid,
+            expired,
+            cancelled,
+        } = announced.get(&o.id).unwrap_or(&none);
         let expect_paid = usize::from(o.paid_by.is_some());
         let expect_cancelled = usize::from(o.status == OrderStatus::Cancelled);
         if placed != 1
@@ -216,11 +246,7 @@ pub fn check(a: &AuditSnapshot) -> Vec<String> {
         }
     }
     for p in &a.payments {
-        let events = a
-            .events
-            .iter()
-            .filter(|e| matches!(e.kind, EventKind::PaymentRefundRequired { payment_id, .. } if payment_id == p.id))
-            .count();
+        let events = refund_required.get(&p.id).copied().unwrap_or(0);
         let expected = usize::from(p.status == PaymentStatus::RefundRequired);
         if events != expected {
             bad.push(format!(

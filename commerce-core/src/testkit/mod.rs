@@ -17,6 +17,7 @@
 mod contract;
 pub mod invariants;
 mod races;
+mod simulation;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use chrono::{DateTime, TimeZone, Utc};
 
 pub use contract::*;
 pub use races::*;
+pub use simulation::{SimulationFailure, SimulationPlan, SimulationReport, simulate};
 
 use crate::cart::{CartOwner, CartToken};
 use crate::catalog::{Sku, VariantPrice};
@@ -76,9 +78,14 @@ impl<S: Store> Harness<S> {
     /// A harness over `store` at [`start_time`], USD, 15-minute reservations,
     /// low-stock threshold 3, no tax, no shipping.
     pub fn new(store: Arc<S>) -> Self {
+        Self::with_config(store, Config::default())
+    }
+
+    /// A harness over `store` at [`start_time`] with the given settings.
+    pub fn with_config(store: Arc<S>, config: Config) -> Self {
         let clock = FixedClock::new(start_time());
         let sandbox = Arc::new(SandboxGateway::new(SANDBOX_SECRET, "http://shop.test"));
-        let commerce = Self::engine(store, &clock, &sandbox);
+        let commerce = Self::engine(store, &clock, &sandbox, config);
         Harness {
             commerce,
             clock,
@@ -87,9 +94,14 @@ impl<S: Store> Harness<S> {
         }
     }
 
-    fn engine(store: Arc<S>, clock: &FixedClock, sandbox: &Arc<SandboxGateway>) -> Commerce<S> {
+    fn engine(
+        store: Arc<S>,
+        clock: &FixedClock,
+        sandbox: &Arc<SandboxGateway>,
+        config: Config,
+    ) -> Commerce<S> {
         let gateway: Arc<dyn PaymentGateway> = sandbox.clone();
-        Commerce::new(store, Arc::new(clock.clone()), Config::default()).with_gateway(gateway)
+        Commerce::new(store, Arc::new(clock.clone()), config).with_gateway(gateway)
     }
 
     /// Adds a server: another engine over `store`, a second handle (its own
@@ -98,7 +110,8 @@ impl<S: Store> Harness<S> {
     /// race tests spread their tasks over every server.
     #[must_use]
     pub fn with_server(mut self, store: Arc<S>) -> Self {
-        let other = Self::engine(store, &self.clock, &self.sandbox);
+        let config = self.commerce.config().clone();
+        let other = Self::engine(store, &self.clock, &self.sandbox, config);
         self.others.push(other);
         self
     }

@@ -249,10 +249,7 @@ async fn apply_tx<B: Backend>(
             log_attempt::<B>(tx, payment.id, now, source, "declined").await?;
             return Ok(Done::Commit(Ok(PaymentOutcome::Declined)));
         }
-        (PaymentStatus::Voided, true) => {
-            return refund_required::<B>(tx, &payment, now, source).await;
-        }
-        (PaymentStatus::Pending | PaymentStatus::Failed, true) => {}
+        (PaymentStatus::Pending | PaymentStatus::Failed | PaymentStatus::Voided, true) => {}
     }
 
     if verified.amount() != order.total {
@@ -267,6 +264,10 @@ async fn apply_tx<B: Backend>(
             expected: order.total,
             received: verified.amount(),
         })));
+    }
+    if payment.status()? == PaymentStatus::Voided {
+        // The order was cancelled or paid otherwise: give back what was captured.
+        return refund_required::<B>(tx, &payment, now, source).await;
     }
 
     match order.status {
