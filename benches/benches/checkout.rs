@@ -75,7 +75,7 @@ struct Shop {
 
 impl Shop {
     /// One seller, two categories, [`PRODUCTS`] products of two variants
-    /// (5.00 to 54.90 USD), three promotions, one shipping method (4.90,
+    /// (5.00 to 54.50 USD), three promotions, one shipping method (4.90,
     /// free from 75.00), 20 % tax added to net prices.
     async fn open() -> Shop {
         let config = Config {
