@@ -73,7 +73,8 @@ pub enum EventKind {
         store_id: StoreId,
         /// The store's owner, who is told.
         owner_id: CustomerId,
-        /// Units left.
+        /// Units left to sell: the *available* stock (`on_hand - reserved`)
+        /// after the change, which is what the threshold is compared with.
         on_hand: u32,
         /// The threshold.
         threshold: u32,

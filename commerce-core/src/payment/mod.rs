@@ -76,8 +76,9 @@ pub struct GatewaySession {
 /// a server-to-server answer), never by the buyer's browser.
 ///
 /// Only gateway implementations make these, through
-/// [`VerifiedPayment::confirmed_by_gateway`]; the HTTP layer never does.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// [`VerifiedPayment::confirmed_by_gateway`]; the HTTP layer never does. It
+/// deliberately cannot be deserialized, so no request body can become one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VerifiedPayment {
     gateway: String,
     reference: String,

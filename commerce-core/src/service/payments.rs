@@ -99,9 +99,21 @@ impl<S: Store> Commerce<S> {
                 created_at: now,
                 updated_at: now,
             };
-            self.store.insert_payment(payment.clone()).await?;
+            let payment = match self.store.insert_payment(payment.clone()).await {
+                Ok(()) => payment,
+                // The gateway answered a retry of this key with the session it
+                // made before: the payment was stored by an earlier try whose
+                // key could not be completed. That payment is the answer.
+                Err(crate::storage::StoreError::Duplicate { .. }) => self
+                    .store
+                    .payment_by_reference(gateway, &payment.reference)
+                    .await?
+                    .filter(|p| p.order_id == order_id)
+                    .ok_or(CommerceError::Conflict)?,
+                Err(e) => return Err(e.into()),
+            };
             self.store
-                .complete(&scope, key, payment_id.to_string())
+                .complete(&scope, key, payment.id.to_string())
                 .await?;
             Ok::<_, CommerceError>(payment)
         }

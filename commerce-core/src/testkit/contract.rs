@@ -2478,3 +2478,33 @@ pub async fn single_use_tokens_work_once<S: Store>(h: &Harness<S>) {
         "expired"
     );
 }
+
+/// Starting a payment again with its key, after the key's record was lost
+/// (pruned, or an earlier try stored the payment but failed to complete the
+/// key), answers with the payment already made, not a duplicate error.
+pub async fn payment_start_survives_a_lost_key<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("lost-key").await;
+    let v = h.product(store, None, "Vase", "30.00", 5).await;
+    let order = expect(h.guest_buys(v, 1).await, "checkout");
+    let key = new_key();
+    let first = expect(
+        h.commerce.start_payment(order.id, "sandbox", &key).await,
+        "start",
+    );
+    let forgotten = expect(
+        h.store().prune(h.clock_now() + Duration::seconds(1)).await,
+        "prune",
+    );
+    assert!(forgotten >= 1, "the key's record is gone");
+    let again = expect(
+        h.commerce.start_payment(order.id, "sandbox", &key).await,
+        "start again",
+    );
+    assert_eq!(again.id, first.id);
+    assert_eq!(again.reference, first.reference);
+    assert_eq!(
+        expect(h.store().payments_of(order.id).await, "payments").len(),
+        1,
+        "no second payment"
+    );
+}

@@ -352,6 +352,7 @@ macro_rules! conformance_suite {
             refresh_tokens_rotate_once_and_reuse_revokes_the_family,
             one_time_codes_die_after_wrong_tries_and_are_replaced,
             single_use_tokens_work_once,
+            payment_start_survives_a_lost_key,
         );
         $crate::conformance_suite!(@race $make;
             race_32_buyers_for_5_units,
