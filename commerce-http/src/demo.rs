@@ -8,12 +8,12 @@
 
 use std::collections::BTreeMap;
 
+use commerce_core::browse::ProductQuery;
 use commerce_core::ids::{CategoryId, PromotionId};
 use commerce_core::money::{Currency, Money};
 use commerce_core::promotion::{Promotion, PromotionSpec};
 use commerce_core::service::{Actor, Commerce, CommerceError, NewProduct, NewVariant};
 use commerce_core::shipping::{ShippingMethod, ShippingMethodSpec};
-use commerce_core::browse::ProductQuery;
 use commerce_core::storage::Store;
 
 /// The demo's shipping method: `standard`, 4.99 (in the shop's minor units:
@@ -43,7 +43,11 @@ struct Line {
 }
 
 const STORES: [(&str, &str, &str); 3] = [
-    ("Northwind Apparel", "northwind-apparel", "northwind@demo.invalid"),
+    (
+        "Northwind Apparel",
+        "northwind-apparel",
+        "northwind@demo.invalid",
+    ),
     ("Harbor Home Goods", "harbor-home", "harbor@demo.invalid"),
     ("Lantern Books", "lantern-books", "lantern@demo.invalid"),
 ];
@@ -103,19 +107,43 @@ fn catalog() -> [Vec<Line>; 3] {
         l("fiction", "The Lighthouse Keeper", 1699, "format", FORMATS),
         l("fiction", "Salt and Starlight", 1499, "format", FORMATS),
         l("fiction", "A Harbour in Winter", 1899, "format", FORMATS),
-        l("fiction", "The Cartographer's Daughter", 1799, "format", FORMATS),
+        l(
+            "fiction",
+            "The Cartographer's Daughter",
+            1799,
+            "format",
+            FORMATS,
+        ),
         l("fiction", "Northern Tides", 1399, "format", FORMATS),
         l("fiction", "The Last Ferry", 1599, "format", FORMATS),
         l("fiction", "Paper Lanterns", 1299, "format", FORMATS),
-        l("non-fiction", "Exact Money: A Short History", 2499, "format", FORMATS),
+        l(
+            "non-fiction",
+            "Exact Money: A Short History",
+            2499,
+            "format",
+            FORMATS,
+        ),
         l("non-fiction", "Knots for Sailors", 1999, "format", FORMATS),
         l("non-fiction", "The Baker's Year", 2899, "format", FORMATS),
         l("non-fiction", "Birds of the Coast", 3299, "format", FORMATS),
         l("non-fiction", "Small Gardens", 2199, "format", FORMATS),
         l("non-fiction", "Weather Watching", 1899, "format", FORMATS),
         l("non-fiction", "Rust in Practice", 3999, "format", FORMATS),
-        l("non-fiction", "Walking the Headlands", 1799, "format", FORMATS),
-        l("non-fiction", "A Field Guide to Shells", 2599, "format", FORMATS),
+        l(
+            "non-fiction",
+            "Walking the Headlands",
+            1799,
+            "format",
+            FORMATS,
+        ),
+        l(
+            "non-fiction",
+            "A Field Guide to Shells",
+            2599,
+            "format",
+            FORMATS,
+        ),
     ];
     [apparel, home, books]
 }
@@ -253,12 +281,11 @@ pub async fn seed<S: Store>(commerce: &Commerce<S>) -> Result<Option<String>, Co
         }),
     ];
     for spec in promotions {
-        let spec: PromotionSpec = serde_json::from_value(spec).map_err(|e| {
-            CommerceError::Validation {
+        let spec: PromotionSpec =
+            serde_json::from_value(spec).map_err(|e| CommerceError::Validation {
                 field: "promotion",
                 message: e.to_string(),
-            }
-        })?;
+            })?;
         let promotion =
             Promotion::new(PromotionId::new(), spec).map_err(|e| CommerceError::Validation {
                 field: "promotion",
