@@ -450,6 +450,52 @@ impl TestServer {
         res.json()
     }
 
+    /// Buys one unit of a variant as `buyer` and pays for it through the
+    /// sandbox's signed webhook; the order is paid afterwards.
+    pub async fn buy_and_pay(&self, buyer: &User, variant: &str) {
+        use commerce_core::cart::CartOwner;
+        use commerce_core::idempotency::IdempotencyKey;
+        use commerce_core::ids::VariantId;
+        use commerce_core::payment::SandboxGateway;
+        use commerce_core::service::CheckoutRequest;
+        let c = &self.state.commerce;
+        let owner = CartOwner::Account(buyer.account.id);
+        let variant = VariantId::from_uuid(variant.parse().unwrap_or_else(|e| panic!("{e}")));
+        let one = commerce_core::Quantity::new(1).unwrap_or_else(|e| panic!("{e}"));
+        c.add_to_cart(&owner, variant, one)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let key = || {
+            IdempotencyKey::parse(&uuid::Uuid::now_v7().to_string())
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let order = c
+            .checkout(CheckoutRequest {
+                owner,
+                customer: Some(buyer.account.id),
+                email: buyer.account.email.to_string(),
+                shipping_address: None,
+                idempotency_key: key(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("checkout: {e}"));
+        let payment = c
+            .start_payment(order.id, "sandbox", &key())
+            .await
+            .unwrap_or_else(|e| panic!("start_payment: {e}"));
+        let hook = SandboxGateway::new(server::DEV_SANDBOX_SECRET.as_bytes().to_vec(), "http://x")
+            .webhook(
+                &format!("evt_{}", uuid::Uuid::now_v7().simple()),
+                &payment.reference,
+                payment.amount,
+                true,
+                chrono::Utc::now(),
+            );
+        c.handle_webhook("sandbox", &hook.headers, &hook.body)
+            .await
+            .unwrap_or_else(|e| panic!("webhook: {e}"));
+    }
+
     /// Waits (bounded) until `f` holds, polling; for work the job worker does.
     pub async fn eventually<F: Fn() -> bool>(&self, what: &str, f: F) {
         for _ in 0..600 {
