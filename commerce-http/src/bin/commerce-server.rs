@@ -169,8 +169,8 @@ async fn serve(config: Config, clock: Arc<dyn Clock>) -> Result<(), String> {
     state.relay_nudge = Some(background.nudger());
     state.metrics = Some(telemetry::install_prometheus()?);
 
-    println!("commerce-server listening on http://{addr}");
     println!("API documentation (Swagger UI): http://{addr}/api/docs/");
+    println!("commerce-server listening on http://{addr}");
     tracing::info!(%addr, database = if config.is_sqlite() { "sqlite" } else { "postgres" },
         redis = config.redis_url.is_some(), "listening");
 

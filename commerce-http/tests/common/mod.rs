@@ -182,6 +182,53 @@ impl Resp {
     }
 }
 
+/// One HTTP/1.1 request over a new connection.
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Resp {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"));
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .unwrap_or_else(|e| panic!("handshake: {e}"));
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_else(|e| panic!("request: {e}"));
+    let res = sender
+        .send_request(req)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let body = res
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
 /// A signed-in test account.
 #[derive(Debug, Clone)]
 pub struct User {
@@ -281,43 +328,7 @@ impl TestServer {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Resp {
-        let stream = tokio::net::TcpStream::connect(self.addr)
-            .await
-            .unwrap_or_else(|e| panic!("connect: {e}"));
-        let io = hyper_util::rt::TokioIo::new(stream);
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-            .await
-            .unwrap_or_else(|e| panic!("handshake: {e}"));
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", self.addr.to_string());
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let req = req
-            .body(Full::new(Bytes::from(body)))
-            .unwrap_or_else(|e| panic!("request: {e}"));
-        let res = sender
-            .send_request(req)
-            .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let status = res.status().as_u16();
-        let headers = res.headers().clone();
-        let body = res
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        http(self.addr, method, path, headers, body).await
     }
 
     /// Sends a JSON request (`body` `None`: no body), with a bearer token.
