@@ -51,6 +51,10 @@ pub struct Config {
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
 
+    /// The prefix of every Redis key (several shops can share one Redis).
+    #[arg(long, env = "COMMERCE_REDIS_PREFIX", default_value = "commerce:jobs")]
+    pub redis_prefix: String,
+
     /// `development` or `production`.
     #[arg(long = "env", env = "COMMERCE_ENV", value_enum, default_value_t = Environment::Development)]
     pub environment: Environment,
@@ -168,6 +172,7 @@ impl Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: DEFAULT_DATABASE_URL.to_owned(),
             redis_url: None,
+            redis_prefix: "commerce:jobs".to_owned(),
             environment: Environment::Development,
             jwt_secret: None,
             access_token_ttl: Duration::from_secs(15 * 60),

@@ -112,10 +112,13 @@ pub async fn queue(config: &Config, clock: Arc<dyn Clock>) -> Result<AnyQueue, S
         .map(str::trim)
         .filter(|u| !u.is_empty())
     {
-        Some(url) => RedisQueue::connect_with_clock(&RedisConfig::new(url), clock)
-            .await
-            .map(AnyQueue::Redis)
-            .map_err(|e| format!("REDIS_URL: {e}")),
+        Some(url) => RedisQueue::connect_with_clock(
+            &RedisConfig::new(url).with_prefix(&config.redis_prefix),
+            clock,
+        )
+        .await
+        .map(AnyQueue::Redis)
+        .map_err(|e| format!("REDIS_URL: {e}")),
         None => Ok(AnyQueue::InProcess(InProcessQueue::new(clock))),
     }
 }

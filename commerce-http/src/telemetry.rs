@@ -46,8 +46,22 @@ pub fn install_prometheus() -> Result<PrometheusHandle, String> {
                 .map_err(|e| e.to_string())?
                 .install_recorder()
                 .map_err(|e| e.to_string())
+                .inspect(|_| describe())
         })
         .clone()
+}
+
+/// Describes the server's series, and starts the login-failure counter at
+/// zero so dashboards and alerts see it before the first failure.
+fn describe() {
+    metrics::describe_counter!(REQUESTS_TOTAL, "HTTP requests, by method, route and status");
+    metrics::describe_histogram!(
+        REQUEST_DURATION,
+        metrics::Unit::Seconds,
+        "HTTP request latency, by method, route and status"
+    );
+    metrics::describe_counter!(LOGIN_FAILURES, "Failed sign-ins, by reason");
+    metrics::counter!(LOGIN_FAILURES, "reason" => "invalid_credentials").absolute(0);
 }
 
 /// JSON log lines on stdout, filtered by `RUST_LOG` (default `info`).

@@ -75,6 +75,7 @@ async fn metrics_count_requests_by_route_and_status(s: &TestServer) {
         "{text}"
     );
     assert!(text.contains("commerce_jobs_queue_depth"), "{text}");
+    assert!(text.contains("commerce_login_failures_total"), "{text}");
     // Raw paths never become labels.
     assert!(!text.contains(&id.to_string()));
 }
@@ -129,4 +130,37 @@ async fn readyz_is_503_when_the_database_is_gone() {
     assert_eq!(res.json()["checks"]["database"], "failed");
     s.stop().await;
     let _ = std::fs::remove_file(&path);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_the_queue_is_shared_and_readyz_asks_redis() {
+    let url =
+        std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let reachable = match redis::Client::open(url.as_str()) {
+        Ok(c) => c.get_multiplexed_async_connection().await.is_ok(),
+        Err(_) => false,
+    };
+    if !reachable {
+        assert!(
+            !std::env::var("CI").is_ok_and(|v| v == "true" || v == "1"),
+            "CI=true and Redis at {url} is unreachable"
+        );
+        eprintln!("SKIPPED: Redis at {url} is unreachable; set TEST_REDIS_URL");
+        return;
+    }
+    let Some(store) = common::open(common::Db::Sqlite).await else {
+        return;
+    };
+    let mut config = Config::defaults();
+    config.redis_url = Some(url);
+    config.redis_prefix = format!("test:http:{}", uuid::Uuid::new_v4().simple());
+    let s = TestServer::start_on(store, config).await;
+    assert!(matches!(
+        s.state.queue.as_ref(),
+        commerce_jobs::AnyQueue::Redis(_)
+    ));
+    let res = s.get("/readyz").await;
+    res.expect(200);
+    assert_eq!(res.json()["checks"]["redis"], "ok");
+    s.stop().await;
 }
