@@ -26,7 +26,7 @@ pub enum Environment {
     Production,
 }
 
-/// On or off, as `COMMERCE_SANDBOX` takes it.
+/// On or off, as `COMMERCE_SANDBOX` takes it (any case).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Switch {
     /// On.
@@ -56,7 +56,8 @@ pub struct Config {
     pub redis_prefix: String,
 
     /// `development` or `production`.
-    #[arg(long = "env", env = "COMMERCE_ENV", value_enum, default_value_t = Environment::Development)]
+    #[arg(long = "env", env = "COMMERCE_ENV", value_enum, ignore_case = true,
+        default_value_t = Environment::Development)]
     pub environment: Environment,
 
     /// The HMAC key of access tokens (at least 32 bytes). Unset in
@@ -93,15 +94,12 @@ pub struct Config {
     pub sandbox_webhook_secret: Option<SecretString>,
 
     /// The sandbox gateway: `on` or `off`.
-    #[arg(long, env = "COMMERCE_SANDBOX", value_enum, default_value_t = Switch::On)]
+    #[arg(long, env = "COMMERCE_SANDBOX", value_enum, ignore_case = true, default_value_t = Switch::On)]
     pub sandbox: Switch,
 
     /// Lets a production server start with the sandbox gateway on.
-    #[arg(
-        long,
-        env = "COMMERCE_ALLOW_SANDBOX_IN_PRODUCTION",
-        default_value_t = false
-    )]
+    #[arg(long, env = "COMMERCE_ALLOW_SANDBOX_IN_PRODUCTION", value_parser = parse_flag,
+        default_value = "false", num_args = 0..=1, default_missing_value = "true")]
     pub allow_sandbox_in_production: bool,
 
     /// The base of links in mails; default `http://<COMMERCE_BIND>`.
@@ -113,7 +111,8 @@ pub struct Config {
     pub tax_rate: Decimal,
 
     /// Whether prices already include tax.
-    #[arg(long, env = "COMMERCE_PRICES_INCLUDE_TAX", default_value_t = false)]
+    #[arg(long, env = "COMMERCE_PRICES_INCLUDE_TAX", value_parser = parse_flag,
+        default_value = "false", num_args = 0..=1, default_missing_value = "true")]
     pub prices_include_tax: bool,
 
     /// Seeds a demo catalog into an empty database (`1`/`0`); default on for
@@ -294,6 +293,39 @@ mod tests {
         assert_eq!(c.check(), Ok(()));
         c.jwt_secret = Some(SecretString::from("short"));
         assert!(c.check().is_err());
+    }
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    #[test]
+    fn flags_take_the_usual_spellings() {
+        use clap::Parser;
+        let c = Cli::try_parse_from([
+            "x",
+            "--allow-sandbox-in-production",
+            "1",
+            "--prices-include-tax",
+            "--sandbox",
+            "OFF",
+            "--env",
+            "Production",
+        ])
+        .unwrap()
+        .config;
+        assert!(c.allow_sandbox_in_production && c.prices_include_tax);
+        assert_eq!(
+            (c.sandbox, c.environment),
+            (Switch::Off, Environment::Production)
+        );
+        let c = Cli::try_parse_from(["x", "--allow-sandbox-in-production", "no"])
+            .unwrap()
+            .config;
+        assert!(!c.allow_sandbox_in_production);
+        assert!(Cli::try_parse_from(["x", "--prices-include-tax", "maybe"]).is_err());
     }
 
     #[test]

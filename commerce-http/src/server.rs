@@ -56,9 +56,6 @@ pub fn engine_config(config: &Config) -> Result<commerce_core::service::Config, 
 }
 
 /// The engine over `store`, with the sandbox gateway unless it is off.
-///
-/// # Errors
-/// See [`engine_config`].
 pub fn engine<S: Store>(
     store: Arc<S>,
     clock: Arc<dyn Clock>,
