@@ -3,7 +3,7 @@
 //! Each group is `pub fn routes(state) -> Route` (a boxed filter answering a
 //! [`Response`]). A handler parses, calls `commerce-core`, and maps the
 //! result: `Ok` to its status and JSON body, `Err` through
-//! [`ApiError`](crate::error::ApiError) to problem+json.
+//! [`ApiError`] to problem+json.
 //!
 //! Filters match the path first, then the method, then credentials and the
 //! body, so an unknown path is 404, a known path with another method 405,
