@@ -434,9 +434,20 @@ impl Money {
 /// weights sum to zero. Shared by [`Money::allocate`] and the pricing engine.
 pub(crate) fn allocate_minor(total: i64, weights: &[u64]) -> Option<Vec<i64>> {
     let mut parts = Vec::with_capacity(weights.len());
-    let mut scratch = Vec::new();
-    allocate_into(total, weights, &mut parts, &mut scratch)?;
+    allocate_into(total, weights, &mut parts, &mut SplitScratch::default())?;
     Some(parts)
+}
+
+/// Working space of [`allocate_into`], kept by callers that split often so
+/// that their loops allocate nothing.
+#[derive(Debug, Default)]
+pub(crate) struct SplitScratch {
+    /// Ranks of ordinary splits: `remainder << 32 | (u32::MAX - index)`, one
+    /// integer per part whose natural order is the rank (larger remainder
+    /// first, then the earlier part).
+    packed: Vec<u64>,
+    /// Ranks of very large splits: `(remainder, index)`.
+    wide: Vec<(u128, usize)>,
 }
 
 /// [`allocate_minor`] into caller-owned buffers (`parts` is cleared and
@@ -446,7 +457,7 @@ pub(crate) fn allocate_into(
     total: i64,
     weights: &[u64],
     parts: &mut Vec<i64>,
-    scratch: &mut Vec<(u128, usize)>,
+    scratch: &mut SplitScratch,
 ) -> Option<()> {
     let sum: u128 = weights.iter().map(|&w| u128::from(w)).sum();
     if sum == 0 {
@@ -460,10 +471,63 @@ pub(crate) fn allocate_into(
     let fast = u64::try_from(sum)
         .ok()
         .filter(|_| abs.checked_mul(max_w).is_some());
-    scratch.clear();
+    // Remainders are below `sum`: when it fits in 32 bits, a remainder and
+    // its index pack into one u64 that sorts as the rank does.
+    let packed = fast.filter(|&s| s <= u64::from(u32::MAX) && u32::try_from(weights.len()).is_ok());
     parts.clear();
     let negative = total < 0;
+    // Signed at once: a part is at most |total| and carries its sign, so it
+    // fits in i64 (2^63 only as all of i64::MIN).
+    let signed = |floor: u64| -> Option<i64> {
+        let s = if negative {
+            -i128::from(floor)
+        } else {
+            i128::from(floor)
+        };
+        i64::try_from(s).ok()
+    };
     let mut given: u64 = 0;
+    if let Some(sum) = packed {
+        let ranks = &mut scratch.packed;
+        ranks.clear();
+        ranks.reserve(weights.len());
+        parts.reserve(weights.len());
+        // `floor <= |total|`, so `0 ± floor` never wraps: below zero it
+        // reaches at most i64::MIN, and a positive total is at most i64::MAX.
+        let sign = |floor: u64| {
+            if negative {
+                0_i64.wrapping_sub_unsigned(floor)
+            } else {
+                0_i64.wrapping_add_unsigned(floor)
+            }
+        };
+        parts.extend(weights.iter().zip((0..=u32::MAX).rev()).map(|(&w, tag)| {
+            let p = abs * w;
+            let (floor, rem) = (p / sum, p % sum);
+            given += floor;
+            ranks.push(rem << 32 | u64::from(tag));
+            sign(floor)
+        }));
+        // Fewer than `weights.len()` units are left; they go to the largest
+        // remainders, ties to the earlier part. Only the set of winners
+        // matters, so a linear-time selection replaces a full sort.
+        let left = usize::try_from(abs - given).ok()?;
+        if left > 0 {
+            let n = ranks.len();
+            if left < n {
+                ranks.select_nth_unstable(n - left);
+            }
+            let step = if negative { -1 } else { 1 };
+            for &rank in &ranks[n - left..] {
+                let tag = u32::try_from(rank & u64::from(u32::MAX)).ok()?;
+                let i = usize::try_from(u32::MAX - tag).ok()?;
+                parts[i] += step;
+            }
+        }
+        return Some(());
+    }
+    let ranks = &mut scratch.wide;
+    ranks.clear();
     for (i, &w) in weights.iter().enumerate() {
         let (floor, rem) = match fast {
             Some(sum) => {
@@ -477,27 +541,17 @@ pub(crate) fn allocate_into(
             }
         };
         given += floor;
-        // Signed at once: a part is at most |total| and carries its sign, so
-        // it fits in i64 (2^63 only as all of i64::MIN).
-        let signed = if negative {
-            -i128::from(floor)
-        } else {
-            i128::from(floor)
-        };
-        parts.push(i64::try_from(signed).ok()?);
-        scratch.push((rem, i));
+        parts.push(signed(floor)?);
+        ranks.push((rem, i));
     }
-    // Fewer than `weights.len()` units are left; they go to the largest
-    // remainders, ties to the earlier part. Only the set of winners matters,
-    // so a linear-time selection replaces a full sort.
     let left = usize::try_from(abs - given).ok()?;
     if left > 0 {
         let by_rank = |a: &(u128, usize), b: &(u128, usize)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
-        if left < scratch.len() {
-            scratch.select_nth_unstable_by(left - 1, by_rank);
+        if left < ranks.len() {
+            ranks.select_nth_unstable_by(left - 1, by_rank);
         }
         let step = if negative { -1 } else { 1 };
-        for &(_, i) in &scratch[..left] {
+        for &(_, i) in &ranks[..left] {
             parts[i] += step;
         }
     }
@@ -743,6 +797,27 @@ mod tests {
             usd(i64::MIN).allocate(&[1, 1]).unwrap(),
             vec![usd(i64::MIN / 2), usd(i64::MIN / 2)]
         );
+    }
+
+    proptest::proptest! {
+        /// Ordinary splits rank remainders packed in one integer; scaling
+        /// every weight by 2^32 gives the same shares and the same order of
+        /// remainders but goes through the wide ranking, so both must agree.
+        #[test]
+        fn packed_and_wide_ranking_agree(
+            total in -1_000_000_000_i64..1_000_000_000,
+            weights in proptest::collection::vec(0_u64..5_000, 1..60),
+        ) {
+            proptest::prop_assume!(weights.iter().any(|&w| w > 0));
+            let wide: Vec<u64> = weights.iter().map(|&w| w << 32).collect();
+            let mut scratch = SplitScratch::default();
+            let (mut packed_parts, mut wide_parts) = (Vec::new(), Vec::new());
+            proptest::prop_assert!(allocate_into(total, &weights, &mut packed_parts, &mut scratch).is_some());
+            proptest::prop_assert!(scratch.wide.is_empty());
+            proptest::prop_assert!(allocate_into(total, &wide, &mut wide_parts, &mut scratch).is_some());
+            proptest::prop_assert!(!scratch.wide.is_empty());
+            proptest::prop_assert_eq!(packed_parts, wide_parts);
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::set::PromotionSet;
 use super::{CartInput, PricingContext, PricingError};
 use crate::catalog::{CatalogSnapshot, VariantSnapshot};
 use crate::ids::CategoryId;
-use crate::money::{Currency, Money, allocate_into, allocate_minor};
+use crate::money::{Currency, Money, SplitScratch, allocate_into};
 use crate::promotion::{Action, Condition, Promotion};
 use crate::tax::TaxableLine;
 
@@ -55,6 +55,7 @@ pub fn price(
         currency,
         subtotal: subtotal.minor(),
         scratch: Default::default(),
+        by_unit_price: Default::default(),
     };
     let targets = run.targets();
     let verdicts = run.gate_all(&targets)?;
@@ -108,12 +109,17 @@ fn resolve_lines<'a>(
 
 /// The lines each promotion's action applies to, and whether its `contains`
 /// conditions found something.
+///
+/// The lines of the promotions that do not apply everywhere sit in one flat
+/// list, promotion after promotion (`members[start[p]..start[p + 1]]`), each
+/// promotion's in cart order: one allocation for all of them.
 struct Targets {
     all: Vec<u32>,
     /// Units over all lines.
     all_units: u32,
     everywhere: Vec<bool>,
-    some: Vec<Vec<u32>>,
+    start: Vec<u32>,
+    members: Vec<u32>,
     contains_hit: Vec<bool>,
 }
 
@@ -122,7 +128,8 @@ impl Targets {
         if self.everywhere[p] {
             &self.all
         } else {
-            &self.some[p]
+            let (from, to) = (self.start[p] as usize, self.start[p + 1] as usize);
+            &self.members[from..to]
         }
     }
 }
@@ -142,24 +149,30 @@ enum Verdict {
 /// One promotion's effect inside an outcome.
 struct Application {
     promo: usize,
-    parts: Vec<(u32, i64)>,
+    /// Its line parts: `Combination::parts[parts.0..parts.1]`.
+    parts: (usize, usize),
     shipping: i64,
-}
-
-impl Application {
-    fn amount(&self) -> i64 {
-        self.parts.iter().map(|&(_, a)| a).sum::<i64>() + self.shipping
-    }
+    /// Line parts plus shipping.
+    amount: i64,
 }
 
 /// One way of combining promotions: the stack, or one exclusive promotion.
 #[derive(Default)]
 struct Combination {
     applied: Vec<Application>,
+    /// The non-zero line parts of every applied promotion, `(line, amount)`,
+    /// one promotion after the other.
+    parts: Vec<(u32, i64)>,
     /// Promotions of this combination that gave nothing, with the reason.
     idle: Vec<(usize, NotApplied)>,
     line_discount: i64,
     value: i64,
+}
+
+impl Combination {
+    fn parts_of(&self, a: &Application) -> &[(u32, i64)] {
+        &self.parts[a.parts.0..a.parts.1]
+    }
 }
 
 /// Buffers reused by every split of one pricing run.
@@ -167,7 +180,11 @@ struct Combination {
 struct Scratch {
     weights: Vec<u64>,
     parts: Vec<i64>,
-    ranks: Vec<(u128, usize)>,
+    split: SplitScratch,
+    /// Buy X get Y: lines by the price of their units.
+    order: Vec<(u64, u32)>,
+    order_wide: Vec<(u128, u32)>,
+    positions: Vec<u32>,
 }
 
 struct Run<'a> {
@@ -179,6 +196,9 @@ struct Run<'a> {
     currency: Currency,
     subtotal: i64,
     scratch: std::cell::RefCell<Scratch>,
+    /// Every line's position, cheapest undiscounted unit first (for buy X
+    /// get Y on the whole cart), computed when first needed.
+    by_unit_price: std::cell::OnceCell<Vec<u32>>,
 }
 
 impl Run<'_> {
@@ -195,56 +215,84 @@ impl Run<'_> {
     fn targets(&self) -> Targets {
         let n = self.promotions.len();
         let set = self.promotions;
-        let mut some: Vec<Vec<u32>> = vec![Vec::new(); n];
         let mut contains_hit = vec![false; n];
         let mut everywhere = vec![false; n];
         for &p in &set.everywhere {
             everywhere[p as usize] = true;
         }
+        // (promotion, line) pairs in cart order, then grouped by promotion
+        // with a counting sort, which keeps each promotion's lines in cart
+        // order.
+        let mut pairs: Vec<(u32, u32)> = Vec::new();
+        let mut count = vec![0_u32; n + 1];
         let targeted = !set.by_product.is_empty() || !set.by_category.is_empty();
         let containing =
             !set.contains_by_product.is_empty() || !set.contains_by_category.is_empty();
         if targeted || containing {
             let mut last_line = vec![u32::MAX; n];
-            let mut by_category: FxHashMap<CategoryId, (Vec<u32>, Vec<u32>)> = FxHashMap::default();
+            // Lines share categories: each one's ancestry is walked once per
+            // run, and what it reaches is kept in one flat list:
+            // `reach[from..mid]` targets it, `reach[mid..to]` contains it.
+            let mut reach: Vec<u32> = Vec::new();
+            let mut contained: Vec<u32> = Vec::new();
+            let mut by_category: FxHashMap<CategoryId, (u32, u32, u32)> = FxHashMap::default();
+            let len = |v: &Vec<u32>| u32::try_from(v.len()).unwrap_or(u32::MAX);
             for (li, line) in self.lines.iter().enumerate() {
                 let li = u32::try_from(li).unwrap_or(u32::MAX);
-                let mut mark = |ps: Option<&Vec<u32>>| {
-                    for &p in ps.into_iter().flatten() {
-                        let p = p as usize;
-                        if last_line[p] != li {
-                            last_line[p] = li;
-                            some[p].push(li);
+                let mut mark = |ps: &[u32]| {
+                    for &p in ps {
+                        let pi = p as usize;
+                        if last_line[pi] != li {
+                            last_line[pi] = li;
+                            count[pi] += 1;
+                            pairs.push((p, li));
                         }
                     }
                 };
                 let product = line.variant.product_id;
-                mark(set.by_product.get(&product));
+                if let Some(ps) = set.by_product.get(&product) {
+                    mark(ps);
+                }
                 if let Some(c) = set.contains_by_product.get(&product) {
                     c.iter().for_each(|&p| contains_hit[p as usize] = true);
                 }
                 if let Some(category) = line.variant.category_id {
-                    // Lines share categories: walk each one's ancestry once per run.
-                    let (targeting, containing) =
-                        by_category.entry(category).or_insert_with(|| {
-                            let mut targeting = Vec::new();
-                            let mut containing = Vec::new();
-                            for c in self.catalog.categories().lineage(category) {
-                                if let Some(ps) = set.by_category.get(&c) {
-                                    targeting.extend_from_slice(ps);
-                                }
-                                if let Some(ps) = set.contains_by_category.get(&c) {
-                                    containing.extend_from_slice(ps);
-                                }
+                    let (from, mid, to) = *by_category.entry(category).or_insert_with(|| {
+                        let from = len(&reach);
+                        contained.clear();
+                        for c in self.catalog.categories().lineage(category) {
+                            if let Some(ps) = set.by_category.get(&c) {
+                                reach.extend_from_slice(ps);
                             }
-                            (targeting, containing)
-                        });
-                    mark(Some(targeting));
-                    containing
+                            if let Some(ps) = set.contains_by_category.get(&c) {
+                                contained.extend_from_slice(ps);
+                            }
+                        }
+                        let mid = len(&reach);
+                        reach.extend_from_slice(&contained);
+                        (from, mid, len(&reach))
+                    });
+                    mark(&reach[from as usize..mid as usize]);
+                    reach[mid as usize..to as usize]
                         .iter()
                         .for_each(|&p| contains_hit[p as usize] = true);
                 }
             }
+        }
+        // Counts become starts.
+        let mut total = 0_u32;
+        for c in &mut count {
+            let here = *c;
+            *c = total;
+            total += here;
+        }
+        let start = count;
+        let mut next = start.clone();
+        let mut members = vec![0_u32; pairs.len()];
+        for (p, li) in pairs {
+            let at = &mut next[p as usize];
+            members[*at as usize] = li;
+            *at += 1;
         }
         let all = (0..self.lines.len())
             .filter_map(|i| u32::try_from(i).ok())
@@ -253,7 +301,8 @@ impl Run<'_> {
             all,
             all_units: self.lines.iter().map(|l| l.qty).sum(),
             everywhere,
-            some,
+            start,
+            members,
             contains_hit,
         }
     }
@@ -461,14 +510,15 @@ impl Run<'_> {
         }
         for a in &winner.applied {
             outcomes[a.promo] = Outcome::Applied {
-                amount: self.money(a.amount()),
+                amount: self.money(a.amount),
             };
         }
         Ok((winner, outcomes))
     }
 
-    /// Applies promotions one after the other on `remaining`; free shipping
-    /// last, once the discounted subtotal is known.
+    /// Applies promotions one after the other on `remaining` (the
+    /// undiscounted amounts); free shipping last, once the discounted
+    /// subtotal is known.
     fn combine(
         &self,
         targets: &Targets,
@@ -477,39 +527,55 @@ impl Run<'_> {
     ) -> Result<Combination, PricingError> {
         let mut out = Combination::default();
         let mut free_shipping = Vec::new();
+        // `true` while `remaining` still holds the undiscounted amounts.
+        let mut pristine = true;
         for &(p, ready) in promos {
             if self.promotions.is_free_shipping(p) {
                 free_shipping.push(p);
                 continue;
             }
-            let parts = self.compute(p, ready, targets.of(p), &remaining)?;
-            if parts.is_empty() {
+            let from = out.parts.len();
+            self.compute(
+                p,
+                ready,
+                targets.of(p),
+                &remaining,
+                pristine,
+                &mut out.parts,
+            )?;
+            if out.parts.len() == from {
                 out.idle.push((p, NotApplied::NothingToDiscount));
                 continue;
             }
-            for &(l, amount) in &parts {
-                remaining[l as usize] -= amount;
-                out.line_discount += amount;
+            let mut amount = 0;
+            for &(l, a) in &out.parts[from..] {
+                remaining[l as usize] -= a;
+                amount += a;
             }
+            out.line_discount += amount;
+            pristine = false;
             out.applied.push(Application {
                 promo: p,
-                parts,
+                parts: (from, out.parts.len()),
                 shipping: 0,
+                amount,
             });
         }
         let shipping = self.shipping_price(self.subtotal - out.line_discount);
         for p in free_shipping {
             if shipping > 0 && !out.applied.iter().any(|a| a.shipping > 0) {
+                let end = out.parts.len();
                 out.applied.push(Application {
                     promo: p,
-                    parts: Vec::new(),
+                    parts: (end, end),
                     shipping,
+                    amount: shipping,
                 });
             } else {
                 out.idle.push((p, NotApplied::NoShippingCost));
             }
         }
-        out.value = out.applied.iter().map(Application::amount).sum();
+        out.value = out.applied.iter().map(|a| a.amount).sum();
         Ok(out)
     }
 
@@ -523,7 +589,7 @@ impl Run<'_> {
         if self.promotions.is_free_shipping(p) {
             return Ok(self.shipping_price(self.subtotal));
         }
-        Ok(self.discount(p, ready, targets.of(p), original)?.0)
+        Ok(self.discount(p, ready, targets.of(p), original, true)?.0)
     }
 
     /// Why a promotion that gives nothing alone gave nothing.
@@ -545,59 +611,61 @@ impl Run<'_> {
         }
     }
 
-    /// One promotion's discount on its lines, given what is left of them:
-    /// computed exactly, rounded once, split by largest remainder. Returns the
-    /// non-zero parts, by line.
+    /// One promotion's discount on its lines, given what is left of them
+    /// (`pristine` when that is still the undiscounted amounts): computed
+    /// exactly, rounded once, split by largest remainder. Appends the
+    /// non-zero parts, by line, to `out`.
     fn compute(
         &self,
         p: usize,
         ready: Ready,
         lines: &[u32],
         remaining: &[i64],
-    ) -> Result<Vec<(u32, i64)>, PricingError> {
-        let (total, weights) = self.discount(p, ready, lines, remaining)?;
+        pristine: bool,
+        out: &mut Vec<(u32, i64)>,
+    ) -> Result<(), PricingError> {
+        let (total, own_weights) = self.discount(p, ready, lines, remaining, pristine)?;
         if total <= 0 {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let mut scratch = self.scratch.borrow_mut();
         let Scratch {
-            weights: buf,
+            weights,
             parts,
-            ranks,
+            split,
+            ..
         } = &mut *scratch;
-        let weights = match weights {
-            Some(w) => w,
-            None => {
-                buf.clear();
-                buf.extend(lines.iter().map(|&l| remaining[l as usize].unsigned_abs()));
-                std::mem::take(buf)
-            }
-        };
-        let split = allocate_into(total, &weights, parts, ranks);
-        *buf = weights;
-        if split.is_none() {
-            return Ok(Vec::new());
+        if !own_weights {
+            weights.clear();
+            weights.extend(lines.iter().map(|&l| remaining[l as usize].unsigned_abs()));
         }
-        Ok(lines
-            .iter()
-            .zip(parts.iter())
-            .filter(|&(_, &a)| a > 0)
-            .map(|(&l, &a)| (l, a))
-            .collect())
+        if allocate_into(total, weights, parts, split).is_none() {
+            return Ok(());
+        }
+        out.extend(
+            lines
+                .iter()
+                .zip(parts.iter())
+                .filter(|&(_, &a)| a > 0)
+                .map(|(&l, &a)| (l, a)),
+        );
+        Ok(())
     }
 
-    /// One promotion's discount total on its lines (rounded once), with the
-    /// weights to split it by when they are not the lines' remaining amounts.
+    /// One promotion's discount total on its lines (rounded once), and
+    /// whether it left in the scratch weights the weights to split it by
+    /// (otherwise they are the lines' remaining amounts).
     fn discount(
         &self,
         p: usize,
         ready: Ready,
         lines: &[u32],
         remaining: &[i64],
-    ) -> Result<(i64, Option<Vec<u64>>), PricingError> {
+        pristine: bool,
+    ) -> Result<(i64, bool), PricingError> {
         let left: i64 = lines.iter().map(|&l| remaining[l as usize]).sum();
         if left <= 0 {
-            return Ok((0, None));
+            return Ok((0, false));
         }
         let percent_of = |base: i64, percent: Decimal| -> Result<i64, PricingError> {
             Ok(self
@@ -617,60 +685,77 @@ impl Run<'_> {
                 if let Some(cap) = max_discount {
                     d = d.min(cap.minor());
                 }
-                (d, None)
+                (d, false)
             }
-            Action::FixedAmount { amount, .. } => (amount.minor().min(left), None),
+            Action::FixedAmount { amount, .. } => (amount.minor().min(left), false),
             Action::Tiered { .. } => {
                 let percent = ready.tier_percent.unwrap_or(Decimal::ZERO);
-                (percent_of(left, percent)?, None)
+                (percent_of(left, percent)?, false)
             }
             Action::BuyXGetY {
                 buy, get, percent, ..
             } => {
-                let weights = self.cheapest_units(lines, remaining, *buy, *get);
-                let base: i64 = weights
-                    .iter()
-                    .map(|&w| i64::try_from(w).unwrap_or(i64::MAX))
-                    .sum();
-                (percent_of(base, *percent)?, Some(weights))
+                let base: i64 = {
+                    let mut scratch = self.scratch.borrow_mut();
+                    self.cheapest_units(lines, remaining, pristine, *buy, *get, &mut scratch);
+                    scratch
+                        .weights
+                        .iter()
+                        .map(|&w| i64::try_from(w).unwrap_or(i64::MAX))
+                        .sum()
+                };
+                (percent_of(base, *percent)?, true)
             }
-            Action::FreeShipping => (0, None),
+            Action::FreeShipping => (0, false),
         };
         Ok(found)
     }
 
     /// Buy X get Y: for each line, the amount of its units that are among the
-    /// cheapest `get` of every `buy + get` qualifying units. Within a line the
-    /// units share its remaining amount equally (by largest remainder), and the
-    /// cheaper of those units are taken first.
-    fn cheapest_units(&self, lines: &[u32], remaining: &[i64], buy: u32, get: u32) -> Vec<u64> {
+    /// cheapest `get` of every `buy + get` qualifying units, into
+    /// `scratch.weights`. Within a line the units share its remaining amount
+    /// equally (by largest remainder), and the cheaper of those units are
+    /// taken first.
+    fn cheapest_units(
+        &self,
+        lines: &[u32],
+        remaining: &[i64],
+        pristine: bool,
+        buy: u32,
+        get: u32,
+        scratch: &mut Scratch,
+    ) {
         let units: u64 = lines
             .iter()
             .map(|&l| u64::from(self.lines[l as usize].qty))
             .sum();
         let mut free = units / (u64::from(buy) + u64::from(get)) * u64::from(get);
-        // Cheapest unit first, cart order among equals. The key is
-        // floor(remaining × 2^64 / qty): quantities are at most 999, so two
-        // different per-unit prices differ by at least 2^64 / 999² in it, and
-        // the key orders exactly as the prices do, with one division per line
-        // instead of multiplications in every comparison.
-        let mut order: Vec<(u128, usize)> = lines
-            .iter()
-            .enumerate()
-            .map(|(i, &l)| {
-                let q = u128::from(self.lines[l as usize].qty.max(1));
-                (
-                    (u128::from(remaining[l as usize].unsigned_abs()) << 64) / q,
-                    i,
-                )
+        let Scratch {
+            weights,
+            order,
+            order_wide,
+            positions,
+            ..
+        } = scratch;
+        // Cheapest unit first, cart order among equals. Every line of the
+        // cart, undiscounted, is ordered once per run.
+        let sorted: &[u32] = if pristine && lines.len() == self.lines.len() {
+            self.by_unit_price.get_or_init(|| {
+                let mut all = Vec::with_capacity(lines.len());
+                self.order_by_unit_price(lines, remaining, order, order_wide, &mut all);
+                all
             })
-            .collect();
-        order.sort_unstable();
-        let mut weights = vec![0_u64; lines.len()];
-        for (_, i) in order {
+        } else {
+            self.order_by_unit_price(lines, remaining, order, order_wide, positions);
+            positions.as_slice()
+        };
+        weights.clear();
+        weights.resize(lines.len(), 0);
+        for &i in sorted {
             if free == 0 {
                 break;
             }
+            let i = i as usize;
             let l = lines[i] as usize;
             let q = u64::from(self.lines[l].qty);
             let take = free.min(q);
@@ -680,7 +765,50 @@ impl Run<'_> {
             // `q - extra` units cost `unit`, `extra` units cost `unit + 1`.
             weights[i] = take * unit + take.saturating_sub(q - extra);
         }
-        weights
+    }
+
+    /// The positions in `lines` ordered by the price of one unit of what is
+    /// left of each line (cheapest first, cart order among equals), into
+    /// `out`.
+    ///
+    /// The key of a line is floor(remaining × 2^k / qty). Quantities are at
+    /// most 999, so two different unit prices differ by at least 1 / 999² and,
+    /// once multiplied by 2^20 or more, by more than 1: the key orders exactly
+    /// as the prices do, with one division per line instead of
+    /// multiplications in every comparison. k = 20 keeps keys in 64 bits for
+    /// amounts below 2^44 minor units; larger ones take k = 64 in 128 bits.
+    fn order_by_unit_price(
+        &self,
+        lines: &[u32],
+        remaining: &[i64],
+        narrow: &mut Vec<(u64, u32)>,
+        wide: &mut Vec<(u128, u32)>,
+        out: &mut Vec<u32>,
+    ) {
+        out.clear();
+        let position = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
+        let qty = |l: u32| self.lines[l as usize].qty.max(1);
+        if lines
+            .iter()
+            .all(|&l| remaining[l as usize].unsigned_abs() < 1 << 44)
+        {
+            narrow.clear();
+            narrow.extend(lines.iter().enumerate().map(|(i, &l)| {
+                let key = (remaining[l as usize].unsigned_abs() << 20) / u64::from(qty(l));
+                (key, position(i))
+            }));
+            narrow.sort_unstable();
+            out.extend(narrow.iter().map(|&(_, i)| i));
+        } else {
+            wide.clear();
+            wide.extend(lines.iter().enumerate().map(|(i, &l)| {
+                let key =
+                    (u128::from(remaining[l as usize].unsigned_abs()) << 64) / u128::from(qty(l));
+                (key, position(i))
+            }));
+            wide.sort_unstable();
+            out.extend(wide.iter().map(|&(_, i)| i));
+        }
     }
 
     /// Builds the priced cart: line discounts, shipping, tax and totals.
@@ -694,7 +822,7 @@ impl Run<'_> {
         // Each line's list is allocated once, at its final size.
         let mut counts = vec![0_usize; self.lines.len()];
         for a in &winner.applied {
-            for &(l, _) in &a.parts {
+            for &(l, _) in winner.parts_of(a) {
                 counts[l as usize] += 1;
             }
         }
@@ -704,7 +832,7 @@ impl Run<'_> {
         let mut shipping_discount = 0;
         for a in &winner.applied {
             let promo = self.promo(a.promo);
-            for &(l, amount) in &a.parts {
+            for &(l, amount) in winner.parts_of(a) {
                 discounts[l as usize].push(LineDiscount {
                     promotion_id: promo.id(),
                     amount: self.money(amount),
@@ -729,31 +857,53 @@ impl Run<'_> {
             .zip(&line_discount)
             .map(|(l, d)| l.subtotal - d)
             .collect();
-        let mut groups: Vec<(Decimal, Vec<usize>)> = Vec::new();
-        for (i, line) in self.lines.iter().enumerate() {
-            let rate = tax.line_rate(&TaxableLine {
-                product_id: line.variant.product_id,
-                category_id: line.variant.category_id,
-            });
-            match groups.iter_mut().find(|(r, _)| *r == rate) {
-                Some((_, members)) => members.push(i),
-                None => groups.push((rate, vec![i])),
-            }
-        }
+        // Each line's rate group, the groups in order of first appearance.
+        let mut rates: Vec<Decimal> = Vec::new();
+        let group_of: Vec<usize> = self
+            .lines
+            .iter()
+            .map(|line| {
+                let rate = tax.line_rate(&TaxableLine {
+                    product_id: line.variant.product_id,
+                    category_id: line.variant.category_id,
+                });
+                rates.iter().position(|r| *r == rate).unwrap_or_else(|| {
+                    rates.push(rate);
+                    rates.len() - 1
+                })
+            })
+            .collect();
         let mut line_tax = vec![0_i64; self.lines.len()];
-        for (rate, members) in &groups {
-            let base: i64 = members.iter().map(|&i| line_totals[i]).sum();
+        let mut scratch = self.scratch.borrow_mut();
+        let Scratch {
+            weights,
+            parts,
+            split,
+            positions: members,
+            ..
+        } = &mut *scratch;
+        for (g, rate) in rates.iter().enumerate() {
+            members.clear();
+            members.extend(
+                (0..self.lines.len())
+                    .filter(|&i| group_of[i] == g)
+                    .filter_map(|i| u32::try_from(i).ok()),
+            );
+            let base: i64 = members.iter().map(|&i| line_totals[i as usize]).sum();
             let amount = self.tax_on(base, *rate, gross)?;
-            let weights: Vec<u64> = members
-                .iter()
-                .map(|&i| line_totals[i].unsigned_abs())
-                .collect();
-            if let Some(parts) = allocate_minor(amount, &weights) {
-                for (&i, part) in members.iter().zip(parts) {
-                    line_tax[i] = part;
+            weights.clear();
+            weights.extend(
+                members
+                    .iter()
+                    .map(|&i| line_totals[i as usize].unsigned_abs()),
+            );
+            if allocate_into(amount, weights, parts, split).is_some() {
+                for (&i, &part) in members.iter().zip(parts.iter()) {
+                    line_tax[i as usize] = part;
                 }
             }
         }
+        drop(scratch);
         let shipping_tax = self.tax_on(shipping_total, tax.shipping_rate(), gross)?;
         let mut tax_total = self.money(shipping_tax);
         for &t in &line_tax {
