@@ -11,8 +11,8 @@ use super::result::{
 };
 use super::set::PromotionSet;
 use super::{CartInput, PricingContext, PricingError};
-use crate::catalog::{CatalogSnapshot, VariantSnapshot};
-use crate::ids::CategoryId;
+use crate::catalog::CatalogSnapshot;
+use crate::ids::{CategoryId, ProductId, VariantId};
 use crate::money::{Currency, Money, SplitScratch, allocate_into};
 use crate::promotion::{Action, Condition, Promotion};
 use crate::tax::TaxableLine;
@@ -63,9 +63,15 @@ pub fn price(
     run.assemble(winner, traces, subtotal)
 }
 
+/// A resolved line, with what every later step reads of its variant copied
+/// in, so that they walk one compact list rather than the catalog.
 struct Line<'a> {
-    variant: &'a VariantSnapshot,
     input: &'a super::LineInput,
+    variant_id: VariantId,
+    product_id: ProductId,
+    category_id: Option<CategoryId>,
+    unit_price: Money,
+    compare_at: Option<Money>,
     subtotal: i64,
     qty: u32,
 }
@@ -75,36 +81,38 @@ fn resolve_lines<'a>(
     catalog: &'a CatalogSnapshot,
 ) -> Result<Vec<Line<'a>>, PricingError> {
     let mut ids = FxHashSet::with_capacity_and_hasher(cart.lines.len(), Default::default());
-    cart.lines
-        .iter()
-        .map(|input| {
-            if !ids.insert(input.id) {
-                return Err(PricingError::DuplicateLine(input.id));
-            }
-            let variant =
-                catalog
-                    .variant(input.variant_id)
-                    .ok_or(PricingError::UnknownVariant {
-                        line_id: input.id,
-                        variant_id: input.variant_id,
-                    })?;
-            let unit = variant.price.price();
-            if unit.currency() != cart.currency {
-                return Err(PricingError::CurrencyMismatch {
-                    expected: cart.currency,
-                    found: unit.currency(),
-                    what: "a line's price",
-                });
-            }
-            let qty = input.quantity.get();
-            Ok(Line {
-                variant,
-                input,
-                subtotal: unit.times(qty)?.minor(),
-                qty,
-            })
-        })
-        .collect()
+    let mut lines = Vec::with_capacity(cart.lines.len());
+    for input in &cart.lines {
+        if !ids.insert(input.id) {
+            return Err(PricingError::DuplicateLine(input.id));
+        }
+        let variant = catalog
+            .variant(input.variant_id)
+            .ok_or(PricingError::UnknownVariant {
+                line_id: input.id,
+                variant_id: input.variant_id,
+            })?;
+        let unit = variant.price.price();
+        if unit.currency() != cart.currency {
+            return Err(PricingError::CurrencyMismatch {
+                expected: cart.currency,
+                found: unit.currency(),
+                what: "a line's price",
+            });
+        }
+        let qty = input.quantity.get();
+        lines.push(Line {
+            input,
+            variant_id: variant.id,
+            product_id: variant.product_id,
+            category_id: variant.category_id,
+            unit_price: unit,
+            compare_at: variant.price.compare_at(),
+            subtotal: unit.times(qty)?.minor(),
+            qty,
+        });
+    }
+    Ok(lines)
 }
 
 /// The lines each promotion's action applies to, and whether its `contains`
@@ -181,8 +189,9 @@ struct Scratch {
     weights: Vec<u64>,
     parts: Vec<i64>,
     split: SplitScratch,
-    /// Buy X get Y: lines by the price of their units.
-    order: Vec<(u64, u32)>,
+    /// Buy X get Y: lines by the price of their units, as
+    /// `key << 32 | position`.
+    order: Vec<u128>,
     order_wide: Vec<(u128, u32)>,
     positions: Vec<u32>,
 }
@@ -225,15 +234,14 @@ impl Run<'_> {
         // order.
         let mut pairs: Vec<(u32, u32)> = Vec::new();
         let mut count = vec![0_u32; n + 1];
-        let targeted = !set.by_product.is_empty() || !set.by_category.is_empty();
-        let containing =
-            !set.contains_by_product.is_empty() || !set.contains_by_category.is_empty();
-        if targeted || containing {
+        let products = !set.by_product.is_empty();
+        let categories = !set.by_category.is_empty();
+        if products || categories {
             let mut last_line = vec![u32::MAX; n];
             // Lines share categories: each one's ancestry is walked once per
             // run, and what it reaches is kept in one flat list:
-            // `reach[from..mid]` targets it, `reach[mid..to]` contains it.
-            let mut reach: Vec<u32> = Vec::new();
+            // `walked[from..mid]` targets it, `walked[mid..to]` contains it.
+            let mut walked: Vec<u32> = Vec::new();
             let mut contained: Vec<u32> = Vec::new();
             let mut by_category: FxHashMap<CategoryId, (u32, u32, u32)> = FxHashMap::default();
             let len = |v: &Vec<u32>| u32::try_from(v.len()).unwrap_or(u32::MAX);
@@ -249,31 +257,30 @@ impl Run<'_> {
                         }
                     }
                 };
-                let product = line.variant.product_id;
-                if let Some(ps) = set.by_product.get(&product) {
-                    mark(ps);
+                if products && let Some(&r) = set.by_product.get(&line.product_id) {
+                    let (targeting, containing) = set.reached(r);
+                    mark(targeting);
+                    containing
+                        .iter()
+                        .for_each(|&p| contains_hit[p as usize] = true);
                 }
-                if let Some(c) = set.contains_by_product.get(&product) {
-                    c.iter().for_each(|&p| contains_hit[p as usize] = true);
-                }
-                if let Some(category) = line.variant.category_id {
+                if categories && let Some(category) = line.category_id {
                     let (from, mid, to) = *by_category.entry(category).or_insert_with(|| {
-                        let from = len(&reach);
+                        let from = len(&walked);
                         contained.clear();
                         for c in self.catalog.categories().lineage(category) {
-                            if let Some(ps) = set.by_category.get(&c) {
-                                reach.extend_from_slice(ps);
-                            }
-                            if let Some(ps) = set.contains_by_category.get(&c) {
-                                contained.extend_from_slice(ps);
+                            if let Some(&r) = set.by_category.get(&c) {
+                                let (targeting, containing) = set.reached(r);
+                                walked.extend_from_slice(targeting);
+                                contained.extend_from_slice(containing);
                             }
                         }
-                        let mid = len(&reach);
-                        reach.extend_from_slice(&contained);
-                        (from, mid, len(&reach))
+                        let mid = len(&walked);
+                        walked.extend_from_slice(&contained);
+                        (from, mid, len(&walked))
                     });
-                    mark(&reach[from as usize..mid as usize]);
-                    reach[mid as usize..to as usize]
+                    mark(&walked[from as usize..mid as usize]);
+                    walked[mid as usize..to as usize]
                         .iter()
                         .for_each(|&p| contains_hit[p as usize] = true);
                 }
@@ -781,7 +788,7 @@ impl Run<'_> {
         &self,
         lines: &[u32],
         remaining: &[i64],
-        narrow: &mut Vec<(u64, u32)>,
+        narrow: &mut Vec<u128>,
         wide: &mut Vec<(u128, u32)>,
         out: &mut Vec<u32>,
     ) {
@@ -795,10 +802,14 @@ impl Run<'_> {
             narrow.clear();
             narrow.extend(lines.iter().enumerate().map(|(i, &l)| {
                 let key = (remaining[l as usize].unsigned_abs() << 20) / u64::from(qty(l));
-                (key, position(i))
+                u128::from(key) << 32 | u128::from(position(i))
             }));
             narrow.sort_unstable();
-            out.extend(narrow.iter().map(|&(_, i)| i));
+            out.extend(
+                narrow
+                    .iter()
+                    .map(|&k| u32::try_from(k & u128::from(u32::MAX)).unwrap_or(u32::MAX)),
+            );
         } else {
             wide.clear();
             wide.extend(lines.iter().enumerate().map(|(i, &l)| {
@@ -864,8 +875,8 @@ impl Run<'_> {
             .iter()
             .map(|line| {
                 let rate = tax.line_rate(&TaxableLine {
-                    product_id: line.variant.product_id,
-                    category_id: line.variant.category_id,
+                    product_id: line.product_id,
+                    category_id: line.category_id,
                 });
                 rates.iter().position(|r| *r == rate).unwrap_or_else(|| {
                     rates.push(rate);
@@ -922,11 +933,11 @@ impl Run<'_> {
             .enumerate()
             .map(|(i, (line, discounts))| PricedLine {
                 line_id: line.input.id,
-                variant_id: line.variant.id,
-                product_id: line.variant.product_id,
+                variant_id: line.variant_id,
+                product_id: line.product_id,
                 quantity: line.input.quantity,
-                unit_price: line.variant.price.price(),
-                compare_at_price: line.variant.price.compare_at(),
+                unit_price: line.unit_price,
+                compare_at_price: line.compare_at,
                 subtotal: self.money(line.subtotal),
                 discounts,
                 discount_total: self.money(line_discount[i]),
