@@ -430,6 +430,74 @@ impl Money {
     }
 }
 
+/// `percent` % of `minor` minor units of `currency`, rounded once with
+/// `policy`: exactly `Money::from_minor(minor, currency).mul_rate(percent ×
+/// 0.01)?.round(policy)?`, which is what pricing does for every percentage,
+/// tier and buy-X-get-Y discount.
+///
+/// When that chain of `Decimal` operations is exact (a non-negative amount,
+/// a percent with at most 26 decimals, a product below 2^96: every shop-sized
+/// case), the same value is computed on integers, much faster; otherwise the
+/// chain itself runs.
+///
+/// # Errors
+/// [`MoneyError::Overflow`], as the chain would.
+pub(crate) fn percent_of(
+    minor: i64,
+    currency: Currency,
+    percent: Decimal,
+    policy: RoundingPolicy,
+) -> Result<i64, MoneyError> {
+    if let Some(exact) = percent_of_exact(minor, currency, percent, policy) {
+        return Ok(exact);
+    }
+    Ok(Money::from_minor(minor, currency)
+        // × 0.01 is exact and much cheaper than ÷ 100 on Decimal.
+        .mul_rate(percent * Decimal::new(1, 2))?
+        .round(policy)?
+        .minor())
+}
+
+/// [`percent_of`] on integers, or `None` when the `Decimal` chain would not
+/// be exact (it would have to round an intermediate result) or the amount is
+/// negative.
+///
+/// In the chain, `percent × 0.01` is `(m, s + 2)` for a percent of mantissa
+/// `m` and scale `s`, exact while `s + 2 <= 28`; the amount is `(minor, e)`
+/// for the currency's exponent `e`, and the product `(minor × m, e + s + 2)`
+/// is exact while `minor × m < 2^96` and `e + s + 2 <= 28`. Rounding that
+/// to `e` places is rounding `minor × m / 10^(s + 2)` to an integer.
+fn percent_of_exact(
+    minor: i64,
+    currency: Currency,
+    percent: Decimal,
+    policy: RoundingPolicy,
+) -> Option<i64> {
+    let scale = percent.scale();
+    let exp = u32::from(currency.exponent());
+    if minor < 0 || percent.is_sign_negative() || exp + scale + 2 > 28 {
+        return None;
+    }
+    let m = u128::try_from(percent.mantissa()).ok()?;
+    let n = u128::from(minor.unsigned_abs()).checked_mul(m)?;
+    if n >> 96 != 0 {
+        return None;
+    }
+    let d = 10_u128.pow(scale + 2);
+    let (q, r) = match (u64::try_from(n), u64::try_from(d)) {
+        (Ok(n), Ok(d)) => (u128::from(n / d), u128::from(n % d)),
+        _ => (n / d, n % d),
+    };
+    // r < d <= 10^28 < 2^94, so 2r does not overflow.
+    let up = match policy {
+        RoundingPolicy::HalfUp => 2 * r >= d,
+        RoundingPolicy::HalfEven => 2 * r > d || (2 * r == d && q % 2 == 1),
+        RoundingPolicy::TowardZero | RoundingPolicy::Floor => false,
+        RoundingPolicy::AwayFromZero | RoundingPolicy::Ceiling => r > 0,
+    };
+    i64::try_from(q + u128::from(up)).ok()
+}
+
 /// Largest-remainder split of `total` minor units by `weights`; `None` when the
 /// weights sum to zero. Shared by [`Money::allocate`] and the pricing engine.
 pub(crate) fn allocate_minor(total: i64, weights: &[u64]) -> Option<Vec<i64>> {
@@ -799,7 +867,89 @@ mod tests {
         );
     }
 
+    fn percent_by_decimals(
+        minor: i64,
+        currency: Currency,
+        percent: Decimal,
+        policy: RoundingPolicy,
+    ) -> Result<i64, MoneyError> {
+        Ok(Money::from_minor(minor, currency)
+            .mul_rate(percent * Decimal::new(1, 2))?
+            .round(policy)?
+            .minor())
+    }
+
+    const POLICIES: [RoundingPolicy; 6] = [
+        RoundingPolicy::HalfUp,
+        RoundingPolicy::HalfEven,
+        RoundingPolicy::TowardZero,
+        RoundingPolicy::AwayFromZero,
+        RoundingPolicy::Floor,
+        RoundingPolicy::Ceiling,
+    ];
+
+    #[test]
+    fn percent_of_takes_the_integer_path_for_shop_amounts() {
+        for (minor, percent) in [(9999, dec!(10)), (16_997, dec!(12.5)), (1, dec!(0.001))] {
+            for policy in POLICIES {
+                let fast = percent_of_exact(minor, Currency::USD, percent, policy);
+                assert!(fast.is_some(), "{minor} {percent} {policy:?}");
+                assert_eq!(
+                    fast.map(Ok),
+                    Some(percent_by_decimals(minor, Currency::USD, percent, policy))
+                );
+            }
+        }
+        // Midpoints: 0.5 of a minor unit under each rule.
+        let half = |policy| percent_of(5, Currency::USD, dec!(10), policy);
+        assert_eq!(half(RoundingPolicy::HalfUp), Ok(1));
+        assert_eq!(half(RoundingPolicy::HalfEven), Ok(0));
+        assert_eq!(
+            percent_of(15, Currency::USD, dec!(10), RoundingPolicy::HalfEven),
+            Ok(2)
+        );
+        assert_eq!(half(RoundingPolicy::Floor), Ok(0));
+        assert_eq!(half(RoundingPolicy::Ceiling), Ok(1));
+        // Beyond the integer path (a product above 2^96), the decimal chain
+        // answers.
+        let fine = Decimal::new(i64::MAX, 17); // 92.23372036854775807
+        let policy = RoundingPolicy::HalfUp;
+        assert_eq!(
+            percent_of_exact(i64::MAX, Currency::USD, fine, policy),
+            None
+        );
+        assert_eq!(
+            percent_of(i64::MAX, Currency::USD, fine, policy),
+            percent_by_decimals(i64::MAX, Currency::USD, fine, policy)
+        );
+        assert!(percent_of(i64::MAX, Currency::USD, fine, policy).is_ok());
+    }
+
     proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        /// The integer path of `percent_of` gives what the decimal chain
+        /// gives, for every rounding rule, currency exponent and percent
+        /// precision, wherever it applies; and `percent_of` always does.
+        #[test]
+        fn percent_of_agrees_with_the_decimal_chain(
+            digits in 0_u32..19,
+            raw in 0_i64..i64::MAX,
+            mantissa in 0_i64..10_000_000_000,
+            scale in 0_u32..29,
+            currency in proptest::sample::select(vec![Currency::JPY, Currency::USD, Currency::KWD]),
+            policy in proptest::sample::select(POLICIES.to_vec()),
+        ) {
+            // Amounts of every size, not only huge ones.
+            let minor = raw % 10_i64.pow(digits).max(1);
+            let percent = Decimal::new(mantissa, scale);
+            let fast = percent_of(minor, currency, percent, policy);
+            let slow = percent_by_decimals(minor, currency, percent, policy);
+            proptest::prop_assert_eq!(fast, slow);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
         /// Ordinary splits rank remainders packed in one integer; scaling
         /// every weight by 2^32 gives the same shares and the same order of
         /// remainders but goes through the wide ranking, so both must agree.

@@ -13,7 +13,7 @@ use super::set::PromotionSet;
 use super::{CartInput, PricingContext, PricingError};
 use crate::catalog::CatalogSnapshot;
 use crate::ids::{CategoryId, ProductId, VariantId};
-use crate::money::{Currency, Money, SplitScratch, allocate_into};
+use crate::money::{Currency, Money, SplitScratch, allocate_into, percent_of};
 use crate::promotion::{Action, Condition, Promotion};
 use crate::tax::TaxableLine;
 
@@ -190,8 +190,8 @@ struct Scratch {
     parts: Vec<i64>,
     split: SplitScratch,
     /// Buy X get Y: lines by the price of their units, as
-    /// `key << 32 | position`.
-    order: Vec<u128>,
+    /// `key << bits | position`.
+    order: Vec<u64>,
     order_wide: Vec<(u128, u32)>,
     positions: Vec<u32>,
 }
@@ -243,7 +243,9 @@ impl Run<'_> {
             // `walked[from..mid]` targets it, `walked[mid..to]` contains it.
             let mut walked: Vec<u32> = Vec::new();
             let mut contained: Vec<u32> = Vec::new();
-            let mut by_category: FxHashMap<CategoryId, (u32, u32, u32)> = FxHashMap::default();
+            let distinct = self.catalog.categories().len().min(self.lines.len());
+            let mut by_category: FxHashMap<CategoryId, (u32, u32, u32)> =
+                FxHashMap::with_capacity_and_hasher(distinct, Default::default());
             let len = |v: &Vec<u32>| u32::try_from(v.len()).unwrap_or(u32::MAX);
             for (li, line) in self.lines.iter().enumerate() {
                 let li = u32::try_from(li).unwrap_or(u32::MAX);
@@ -532,7 +534,12 @@ impl Run<'_> {
         promos: &[(usize, Ready)],
         mut remaining: Vec<i64>,
     ) -> Result<Combination, PricingError> {
-        let mut out = Combination::default();
+        // At most one part per line of each promotion: one allocation.
+        let most: usize = promos.iter().map(|&(p, _)| targets.of(p).len()).sum();
+        let mut out = Combination {
+            parts: Vec::with_capacity(most),
+            ..Default::default()
+        };
         let mut free_shipping = Vec::new();
         // `true` while `remaining` still holds the undiscounted amounts.
         let mut pristine = true;
@@ -674,13 +681,8 @@ impl Run<'_> {
         if left <= 0 {
             return Ok((0, false));
         }
-        let percent_of = |base: i64, percent: Decimal| -> Result<i64, PricingError> {
-            Ok(self
-                .money(base)
-                // × 0.01 is exact and much cheaper than ÷ 100 on Decimal.
-                .mul_rate(percent * Decimal::new(1, 2))?
-                .round(self.ctx.rounding)?
-                .minor())
+        let percent_off = |base: i64, percent: Decimal| -> Result<i64, PricingError> {
+            Ok(percent_of(base, self.currency, percent, self.ctx.rounding)?)
         };
         let found = match self.promo(p).action() {
             Action::Percentage {
@@ -688,7 +690,7 @@ impl Run<'_> {
                 max_discount,
                 ..
             } => {
-                let mut d = percent_of(left, *percent)?;
+                let mut d = percent_off(left, *percent)?;
                 if let Some(cap) = max_discount {
                     d = d.min(cap.minor());
                 }
@@ -697,7 +699,7 @@ impl Run<'_> {
             Action::FixedAmount { amount, .. } => (amount.minor().min(left), false),
             Action::Tiered { .. } => {
                 let percent = ready.tier_percent.unwrap_or(Decimal::ZERO);
-                (percent_of(left, percent)?, false)
+                (percent_off(left, percent)?, false)
             }
             Action::BuyXGetY {
                 buy, get, percent, ..
@@ -711,7 +713,7 @@ impl Run<'_> {
                         .map(|&w| i64::try_from(w).unwrap_or(i64::MAX))
                         .sum()
                 };
-                (percent_of(base, *percent)?, true)
+                (percent_off(base, *percent)?, true)
             }
             Action::FreeShipping => (0, false),
         };
@@ -782,33 +784,40 @@ impl Run<'_> {
     /// most 999, so two different unit prices differ by at least 1 / 999² and,
     /// once multiplied by 2^20 or more, by more than 1: the key orders exactly
     /// as the prices do, with one division per line instead of
-    /// multiplications in every comparison. k = 20 keeps keys in 64 bits for
-    /// amounts below 2^44 minor units; larger ones take k = 64 in 128 bits.
+    /// multiplications in every comparison. With k = 20 the key and the
+    /// position share one u64 whenever they fit (amounts below about 2^35
+    /// minor units for a cart of a few hundred lines); otherwise k = 64 and
+    /// the key takes 128 bits.
     fn order_by_unit_price(
         &self,
         lines: &[u32],
         remaining: &[i64],
-        narrow: &mut Vec<u128>,
+        packed: &mut Vec<u64>,
         wide: &mut Vec<(u128, u32)>,
         out: &mut Vec<u32>,
     ) {
         out.clear();
         let position = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
         let qty = |l: u32| self.lines[l as usize].qty.max(1);
-        if lines
+        let largest = lines
             .iter()
-            .all(|&l| remaining[l as usize].unsigned_abs() < 1 << 44)
-        {
-            narrow.clear();
-            narrow.extend(lines.iter().enumerate().map(|(i, &l)| {
+            .map(|&l| remaining[l as usize].unsigned_abs())
+            .max()
+            .unwrap_or(0);
+        let bits = |x: u64| 64 - x.leading_zeros();
+        let index_bits = bits(u64::try_from(lines.len().saturating_sub(1)).unwrap_or(u64::MAX));
+        if bits(largest) + 20 + index_bits <= 64 {
+            packed.clear();
+            packed.extend(lines.iter().enumerate().map(|(i, &l)| {
                 let key = (remaining[l as usize].unsigned_abs() << 20) / u64::from(qty(l));
-                u128::from(key) << 32 | u128::from(position(i))
+                key << index_bits | u64::from(position(i))
             }));
-            narrow.sort_unstable();
+            packed.sort_unstable();
+            let mask = (1_u64 << index_bits) - 1;
             out.extend(
-                narrow
+                packed
                     .iter()
-                    .map(|&k| u32::try_from(k & u128::from(u32::MAX)).unwrap_or(u32::MAX)),
+                    .map(|&k| u32::try_from(k & mask).unwrap_or(u32::MAX)),
             );
         } else {
             wide.clear();
