@@ -534,11 +534,11 @@ pub(crate) fn allocate_into(
     let abs = total.unsigned_abs();
     // Shares are floor(|total| × w / sum), each with its remainder from the
     // same division. The products always fit in u128, and in u64 for every
-    // ordinary amount, where division is much cheaper.
-    let max_w = weights.iter().copied().max().unwrap_or(0);
+    // ordinary amount (no weight exceeds the sum), where division is much
+    // cheaper. Both ways give the same shares.
     let fast = u64::try_from(sum)
         .ok()
-        .filter(|_| abs.checked_mul(max_w).is_some());
+        .filter(|&sum| abs.checked_mul(sum).is_some());
     // Remainders are below `sum`: when it fits in 32 bits, a remainder and
     // its index pack into one u64 that sorts as the rank does.
     let packed = fast.filter(|&s| s <= u64::from(u32::MAX) && u32::try_from(weights.len()).is_ok());

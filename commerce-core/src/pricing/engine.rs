@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use super::result::{
     LineDiscount, NotApplied, Outcome, PricedCart, PricedLine, PricedShipping, PromotionTrace,
 };
-use super::set::PromotionSet;
+use super::set::{PromotionSet, key};
 use super::{CartInput, PricingContext, PricingError};
 use crate::catalog::CatalogSnapshot;
 use crate::ids::{CategoryId, ProductId, VariantId};
@@ -83,7 +83,7 @@ fn resolve_lines<'a>(
     let mut ids = FxHashSet::with_capacity_and_hasher(cart.lines.len(), Default::default());
     let mut lines = Vec::with_capacity(cart.lines.len());
     for input in &cart.lines {
-        if !ids.insert(input.id) {
+        if !ids.insert(key(input.id)) {
             return Err(PricingError::DuplicateLine(input.id));
         }
         let variant = catalog
@@ -244,7 +244,7 @@ impl Run<'_> {
             let mut walked: Vec<u32> = Vec::new();
             let mut contained: Vec<u32> = Vec::new();
             let distinct = self.catalog.categories().len().min(self.lines.len());
-            let mut by_category: FxHashMap<CategoryId, (u32, u32, u32)> =
+            let mut by_category: FxHashMap<u128, (u32, u32, u32)> =
                 FxHashMap::with_capacity_and_hasher(distinct, Default::default());
             let len = |v: &Vec<u32>| u32::try_from(v.len()).unwrap_or(u32::MAX);
             for (li, line) in self.lines.iter().enumerate() {
@@ -259,7 +259,7 @@ impl Run<'_> {
                         }
                     }
                 };
-                if products && let Some(&r) = set.by_product.get(&line.product_id) {
+                if products && let Some(&r) = set.by_product.get(&key(line.product_id)) {
                     let (targeting, containing) = set.reached(r);
                     mark(targeting);
                     containing
@@ -267,11 +267,11 @@ impl Run<'_> {
                         .for_each(|&p| contains_hit[p as usize] = true);
                 }
                 if categories && let Some(category) = line.category_id {
-                    let (from, mid, to) = *by_category.entry(category).or_insert_with(|| {
+                    let (from, mid, to) = *by_category.entry(key(category)).or_insert_with(|| {
                         let from = len(&walked);
                         contained.clear();
                         for c in self.catalog.categories().lineage(category) {
-                            if let Some(&r) = set.by_category.get(&c) {
+                            if let Some(&r) = set.by_category.get(&key(c)) {
                                 let (targeting, containing) = set.reached(r);
                                 walked.extend_from_slice(targeting);
                                 contained.extend_from_slice(containing);

@@ -23,11 +23,12 @@ pub struct PromotionSet {
     promotions: Vec<Promotion>,
     /// Promotions whose action applies to every line.
     pub(super) everywhere: Vec<u32>,
-    /// From each product that promotions name to what they do with it.
-    pub(super) by_product: FxHashMap<ProductId, Reach>,
-    /// From each category that promotions name to what they do with it
-    /// (the engine walks a line's category and its ancestors).
-    pub(super) by_category: FxHashMap<CategoryId, Reach>,
+    /// From each product that promotions name (by [`key`]) to what they do
+    /// with it.
+    pub(super) by_product: FxHashMap<u128, Reach>,
+    /// From each category that promotions name (by [`key`]) to what they do
+    /// with it (the engine walks a line's category and its ancestors).
+    pub(super) by_category: FxHashMap<u128, Reach>,
     /// The promotion lists the [`Reach`]es point into.
     pub(super) reach: Vec<u32>,
 }
@@ -55,8 +56,8 @@ impl PromotionSet {
         }
 
         let mut everywhere = Vec::new();
-        let mut product_lists: FxHashMap<ProductId, (Vec<u32>, Vec<u32>)> = FxHashMap::default();
-        let mut category_lists: FxHashMap<CategoryId, (Vec<u32>, Vec<u32>)> = FxHashMap::default();
+        let mut product_lists: FxHashMap<u128, (Vec<u32>, Vec<u32>)> = FxHashMap::default();
+        let mut category_lists: FxHashMap<u128, (Vec<u32>, Vec<u32>)> = FxHashMap::default();
         for (i, p) in promotions.iter().enumerate() {
             // A set holds far fewer than 2^32 promotions.
             let i = u32::try_from(i).unwrap_or(u32::MAX);
@@ -65,10 +66,10 @@ impl PromotionSet {
                 everywhere.push(i);
             }
             for product in unique(&target.products) {
-                product_lists.entry(product).or_default().0.push(i);
+                product_lists.entry(key(product)).or_default().0.push(i);
             }
             for category in unique(&target.categories) {
-                category_lists.entry(category).or_default().0.push(i);
+                category_lists.entry(key(category)).or_default().0.push(i);
             }
             let mut products = Vec::new();
             let mut categories = Vec::new();
@@ -83,10 +84,10 @@ impl PromotionSet {
                 }
             }
             for product in unique(&products) {
-                product_lists.entry(product).or_default().1.push(i);
+                product_lists.entry(key(product)).or_default().1.push(i);
             }
             for category in unique(&categories) {
-                category_lists.entry(category).or_default().1.push(i);
+                category_lists.entry(key(category)).or_default().1.push(i);
             }
         }
         let mut reach = Vec::new();
@@ -167,4 +168,29 @@ fn flatten<K: Eq + std::hash::Hash>(
             (key, Reach { targets, contains })
         })
         .collect()
+}
+
+/// An id as the integer the pricing indexes are keyed by: FxHash takes a
+/// u128 in two multiplications, where the ids' derived `Hash` hashes the
+/// UUID's bytes as a slice.
+pub(super) trait Key {
+    /// The id's 128 bits.
+    fn key(self) -> u128;
+}
+
+macro_rules! key {
+    ($($id:ty),*) => {$(
+        impl Key for $id {
+            fn key(self) -> u128 {
+                self.as_uuid().as_u128()
+            }
+        }
+    )*};
+}
+
+key!(ProductId, CategoryId, crate::ids::LineId);
+
+/// [`Key::key`] as a function.
+pub(super) fn key(id: impl Key) -> u128 {
+    id.key()
 }
