@@ -1017,3 +1017,250 @@ impl Run<'_> {
         Ok(Money::from_decimal_rounded(exact, self.currency, self.ctx.rounding)?.minor())
     }
 }
+
+/// Differential tests of the engine's internal shortcuts against
+/// straightforward definitions, on seeded random shops.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{CategoryTree, Sku, VariantPrice, VariantSnapshot};
+    use crate::ids::{LineId, PromotionId};
+    use crate::promotion::{AppliesTo, PromotionSpec};
+    use crate::quantity::Quantity;
+    use crate::tax::SingleRateTax;
+
+    /// SplitMix64: seeded, so every run tests the same cases.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            (z ^ (z >> 31)) % n
+        }
+
+        fn pick(&mut self, n: u128) -> u128 {
+            u128::from(self.below(u64::try_from(n).unwrap()))
+        }
+    }
+
+    fn category(i: u128) -> CategoryId {
+        CategoryId::from_u128(10 + i)
+    }
+
+    fn product(i: u128) -> ProductId {
+        ProductId::from_u128(100 + i)
+    }
+
+    /// A random shop: a category forest, lines of a few products, and
+    /// percentage promotions targeting products, categories or everything,
+    /// some with a `contains` condition.
+    fn shop(rng: &mut Rng) -> (CatalogSnapshot, CartInput, PromotionSet) {
+        let mut tree = CategoryTree::new();
+        let categories = 1 + rng.pick(8);
+        for c in 0..categories {
+            let parent = (c > 0 && rng.below(4) > 0).then(|| category(rng.pick(c)));
+            tree.add(category(c), parent).unwrap();
+        }
+        let mut catalog = CatalogSnapshot::new(tree);
+        let mut lines = Vec::new();
+        for i in 0..rng.pick(14) {
+            let variant = VariantId::from_u128(1_000 + i);
+            catalog.insert(VariantSnapshot {
+                id: variant,
+                product_id: product(rng.pick(6)),
+                category_id: (rng.below(5) > 0).then(|| category(rng.pick(categories))),
+                sku: Sku::parse(&format!("SKU-{i}")).unwrap(),
+                name: "Item".into(),
+                price: VariantPrice::fixed(Money::from_minor(100, Currency::USD)).unwrap(),
+            });
+            lines.push(super::super::LineInput {
+                id: LineId::from_u128(i + 1),
+                variant_id: variant,
+                quantity: Quantity::new(1).unwrap(),
+            });
+        }
+        let named = |rng: &mut Rng| AppliesTo {
+            products: (0..rng.pick(3)).map(|_| product(rng.pick(7))).collect(),
+            categories: (0..rng.pick(3))
+                .map(|_| category(rng.pick(categories)))
+                .collect(),
+        };
+        let promotions = (0..rng.pick(10))
+            .map(|i| {
+                let applies_to = named(rng);
+                let contains = named(rng);
+                let conditions = if contains.is_everything() {
+                    vec![]
+                } else {
+                    vec![Condition::Contains {
+                        products: contains.products,
+                        categories: contains.categories,
+                    }]
+                };
+                let spec = PromotionSpec {
+                    name: format!("promo {i}"),
+                    code: None,
+                    priority: 0,
+                    combinable: true,
+                    starts_at: None,
+                    ends_at: None,
+                    usage_limit: None,
+                    per_customer_limit: None,
+                    conditions,
+                    action: Action::Percentage {
+                        percent: Decimal::TEN,
+                        applies_to,
+                        max_discount: None,
+                    },
+                };
+                Promotion::new(PromotionId::from_u128(i + 1), spec).unwrap()
+            })
+            .collect();
+        let cart = CartInput {
+            currency: Currency::USD,
+            lines,
+            codes: vec![],
+            shipping: None,
+        };
+        (catalog, cart, PromotionSet::new(promotions).unwrap())
+    }
+
+    /// Whether a line is one of these products or in one of these
+    /// categories or below one, by walking its ancestry.
+    fn names(
+        catalog: &CatalogSnapshot,
+        line: &Line<'_>,
+        ps: &[ProductId],
+        cs: &[CategoryId],
+    ) -> bool {
+        ps.contains(&line.product_id)
+            || line
+                .category_id
+                .is_some_and(|c| cs.iter().any(|&a| catalog.categories().is_within(c, a)))
+    }
+
+    #[test]
+    fn the_target_index_finds_what_a_walk_of_every_line_finds() {
+        let mut rng = Rng(7);
+        let tax = SingleRateTax::none();
+        let ctx = PricingContext::new(chrono::DateTime::UNIX_EPOCH, &tax);
+        for _ in 0..3_000 {
+            let (catalog, cart, promotions) = shop(&mut rng);
+            let lines = resolve_lines(&cart, &catalog).unwrap();
+            let run = Run {
+                cart: &cart,
+                catalog: &catalog,
+                promotions: &promotions,
+                ctx: &ctx,
+                lines: &lines,
+                currency: Currency::USD,
+                subtotal: 0,
+                scratch: Default::default(),
+                by_unit_price: Default::default(),
+            };
+            let targets = run.targets();
+            for (p, promo) in promotions.promotions().iter().enumerate() {
+                let to = promo.action().applies_to();
+                let expected: Vec<u32> = (0..lines.len())
+                    .filter(|&l| {
+                        to.is_everything()
+                            || names(&catalog, &lines[l], &to.products, &to.categories)
+                    })
+                    .map(|l| u32::try_from(l).unwrap())
+                    .collect();
+                assert_eq!(targets.of(p), expected, "{promo:?}");
+                let contains = promo.conditions().iter().any(|c| match c {
+                    Condition::Contains {
+                        products,
+                        categories,
+                    } => lines
+                        .iter()
+                        .any(|l| names(&catalog, l, products, categories)),
+                    _ => false,
+                });
+                assert_eq!(targets.contains_hit[p], contains, "{promo:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn unit_price_keys_order_lines_as_exact_fractions_do() {
+        let mut rng = Rng(11);
+        let tax = SingleRateTax::none();
+        let ctx = PricingContext::new(chrono::DateTime::UNIX_EPOCH, &tax);
+        let catalog = CatalogSnapshot::new(CategoryTree::new());
+        let promotions = PromotionSet::default();
+        // Only the quantities of the lines matter here.
+        let input = super::super::LineInput {
+            id: LineId::from_u128(1),
+            variant_id: VariantId::from_u128(1),
+            quantity: Quantity::new(1).unwrap(),
+        };
+        for case in 0..3_000 {
+            let n = 1 + rng.below(40);
+            let cart = CartInput {
+                currency: Currency::USD,
+                lines: vec![],
+                codes: vec![],
+                shipping: None,
+            };
+            let qty: Vec<u32> = (0..n)
+                .map(|_| {
+                    if rng.below(3) == 0 {
+                        999
+                    } else {
+                        1 + u32::try_from(rng.below(999)).unwrap()
+                    }
+                })
+                .collect();
+            // Small amounts with many ties, ordinary ones, and (every
+            // fourth case) amounts too large for the packed keys.
+            let scale = [10, 1_000_000, 1 << 40, i64::MAX.unsigned_abs()][case % 4];
+            let remaining: Vec<i64> = (0..n)
+                .map(|_| i64::try_from(rng.below(scale)).unwrap())
+                .collect();
+            let fake: Vec<Line<'_>> = qty
+                .iter()
+                .map(|&q| Line {
+                    input: &input,
+                    variant_id: VariantId::from_u128(0),
+                    product_id: ProductId::from_u128(0),
+                    category_id: None,
+                    unit_price: Money::zero(Currency::USD),
+                    compare_at: None,
+                    subtotal: 0,
+                    qty: q,
+                })
+                .collect();
+            let run = Run {
+                cart: &cart,
+                catalog: &catalog,
+                promotions: &promotions,
+                ctx: &ctx,
+                lines: &fake,
+                currency: Currency::USD,
+                subtotal: 0,
+                scratch: Default::default(),
+                by_unit_price: Default::default(),
+            };
+            // Every line, or every other one.
+            let chosen: Vec<u32> = (0..u32::try_from(n).unwrap())
+                .filter(|l| case % 2 == 0 || l % 2 == 0)
+                .collect();
+            let (mut packed, mut wide, mut got) = (Vec::new(), Vec::new(), Vec::new());
+            run.order_by_unit_price(&chosen, &remaining, &mut packed, &mut wide, &mut got);
+            let mut expected: Vec<u32> = (0..u32::try_from(chosen.len()).unwrap()).collect();
+            // r1 / q1 < r2 / q2 exactly, then the earlier position.
+            expected.sort_by(|&a, &b| {
+                let (la, lb) = (chosen[a as usize] as usize, chosen[b as usize] as usize);
+                let ra = u128::from(remaining[la].unsigned_abs()) * u128::from(qty[lb]);
+                let rb = u128::from(remaining[lb].unsigned_abs()) * u128::from(qty[la]);
+                ra.cmp(&rb).then(a.cmp(&b))
+            });
+            assert_eq!(got, expected, "{remaining:?} {qty:?}");
+        }
+    }
+}
