@@ -303,9 +303,8 @@ impl Run<'_> {
             members[*at as usize] = li;
             *at += 1;
         }
-        let all = (0..self.lines.len())
-            .filter_map(|i| u32::try_from(i).ok())
-            .collect();
+        // A cart holds far fewer than 2^32 lines.
+        let all = (0..u32::try_from(self.lines.len()).unwrap_or(u32::MAX)).collect();
         Targets {
             all,
             all_units: self.lines.iter().map(|l| l.qty).sum(),
@@ -317,14 +316,14 @@ impl Run<'_> {
     }
 
     fn gate_all(&self, targets: &Targets) -> Result<Vec<Verdict>, PricingError> {
-        (0..self.promotions.len())
-            .map(|p| {
-                Ok(match self.gate(p, targets)? {
-                    Ok(ready) => Verdict::Ready(ready),
-                    Err(reason) => Verdict::Rejected(reason),
-                })
-            })
-            .collect()
+        let mut verdicts = Vec::with_capacity(self.promotions.len());
+        for p in 0..self.promotions.len() {
+            verdicts.push(match self.gate(p, targets)? {
+                Ok(ready) => Verdict::Ready(ready),
+                Err(reason) => Verdict::Rejected(reason),
+            });
+        }
+        Ok(verdicts)
     }
 
     /// Checks a promotion's code, window, currency, usage and conditions.
