@@ -399,6 +399,28 @@ impl Run<'_> {
                 Condition::Contains { .. } if !targets.contains_hit[p] => {
                     return Ok(Err(NotApplied::RequiredItemsMissing));
                 }
+                // The index answers "one of its `contains` conditions met";
+                // with several, each must hold on its own.
+                Condition::Contains {
+                    products,
+                    categories,
+                } if promo
+                    .conditions()
+                    .iter()
+                    .filter(|c| matches!(c, Condition::Contains { .. }))
+                    .nth(1)
+                    .is_some()
+                    && !self.lines.iter().any(|line| {
+                        products.contains(&line.product_id)
+                            || line.category_id.is_some_and(|id| {
+                                categories
+                                    .iter()
+                                    .any(|&c| self.catalog.categories().is_within(id, c))
+                            })
+                    }) =>
+                {
+                    return Ok(Err(NotApplied::RequiredItemsMissing));
+                }
                 _ => {}
             }
         }
