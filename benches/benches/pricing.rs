@@ -12,13 +12,23 @@
 //!
 //! Run with `cargo bench -p commerce-benches --bench pricing`; figures are in
 //! `docs/PERFORMANCE.md`.
+//!
+//! `COMMERCE_BENCH_CALLS=L,P,N` makes the binary skip criterion and price the
+//! `pricing/lines=L/promotions=P` cart `N` times through `price_and_drop`,
+//! for instruction counts that a busy machine does not disturb:
+//!
+//! ```text
+//! COMMERCE_BENCH_CALLS=200,100,200 valgrind --tool=callgrind \
+//!     --toggle-collect='pricing::price_and_drop' target/release/deps/pricing-<hash>
+//! ```
 
 use std::hint::black_box;
 
 use commerce_benches::{Shop, context_tax, now, outcome_counts, weights};
+use commerce_core::catalog::CatalogSnapshot;
 use commerce_core::money::{Currency, Money};
-use commerce_core::pricing::{PricingContext, PromotionSet, price};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use commerce_core::pricing::{CartInput, PricingContext, PromotionSet, price};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 
 const LINES: [usize; 5] = [1, 10, 100, 200, 1_000];
 const PROMOTIONS: [usize; 3] = [0, 10, 100];
@@ -60,14 +70,7 @@ fn bench_pricing(c: &mut Criterion) {
                 BenchmarkId::new(format!("lines={lines}"), format!("promotions={promotions}")),
                 set,
                 |b, set| {
-                    b.iter(|| {
-                        price(
-                            black_box(&cart),
-                            black_box(shop.catalog()),
-                            black_box(set),
-                            black_box(&ctx),
-                        )
-                    });
+                    b.iter(|| price_and_drop(&cart, shop.catalog(), set, &ctx));
                 },
             );
         }
@@ -88,5 +91,59 @@ fn bench_allocate(c: &mut Criterion) {
     group.finish();
 }
 
+/// One priced cart, dropped: what each benchmark iteration does, in a
+/// function of its own for profilers to count.
+#[inline(never)]
+fn price_and_drop(
+    cart: &CartInput,
+    catalog: &CatalogSnapshot,
+    set: &PromotionSet,
+    ctx: &PricingContext<'_>,
+) {
+    let priced = price(
+        black_box(cart),
+        black_box(catalog),
+        black_box(set),
+        black_box(ctx),
+    );
+    drop(black_box(priced));
+}
+
+/// `COMMERCE_BENCH_CALLS=lines,promotions,calls`: prices that cell's cart
+/// `calls` times and returns `true`; `false` when the variable is unset.
+fn price_calls() -> bool {
+    let Some(spec) = std::env::var_os("COMMERCE_BENCH_CALLS") else {
+        return false;
+    };
+    let numbers: Vec<usize> = spec
+        .to_string_lossy()
+        .split(',')
+        .map(|n| {
+            n.trim()
+                .parse()
+                .expect("COMMERCE_BENCH_CALLS=lines,promotions,calls")
+        })
+        .collect();
+    let [lines, promotions, calls] = numbers[..] else {
+        panic!("COMMERCE_BENCH_CALLS=lines,promotions,calls");
+    };
+    let shop = Shop::new(PRODUCTS);
+    let tax = context_tax();
+    let ctx = PricingContext::new(now(), &tax);
+    let set = PromotionSet::new(shop.promotions(promotions)).expect("unique promotion ids");
+    let cart = shop.cart(lines);
+    for _ in 0..calls {
+        price_and_drop(&cart, shop.catalog(), &set, &ctx);
+    }
+    true
+}
+
 criterion_group!(benches, bench_pricing, bench_allocate);
-criterion_main!(benches);
+
+fn main() {
+    if price_calls() {
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

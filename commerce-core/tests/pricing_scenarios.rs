@@ -1236,3 +1236,43 @@ fn secret_codes_outside_their_window_stay_hidden() {
     assert!(!shown.contains("BF-EARLY"), "{shown}");
     assert_eq!(priced.shopper_trace().count(), 0, "{shown}");
 }
+
+/// Every condition must hold: with two `contains` conditions, a cart that
+/// holds what one of them names but not the other gets nothing.
+#[test]
+fn two_contains_conditions_must_both_hold() {
+    let mut shop = Shop::new();
+    let shirt = shop.add(0x131, "SHIRT", "Shirt", usd("40.00"), Some(SHIRTS));
+    let mug = shop.add(0x132, "MUG", "Mug", usd("12.00"), Some(KITCHEN));
+    let book = shop.add(0x133, "BOOK", "Book", usd("20.00"), Some(BOOKS));
+    // Needs something from Clothing AND the mug.
+    let promos = || {
+        vec![promotion(
+            0x01,
+            r#"{"name": "Shirt and mug: 10% off",
+                "conditions": [
+                    {"type": "contains", "categories": ["00000000-0000-0000-0000-0000000000c1"]},
+                    {"type": "contains", "products": ["00000000-0000-0000-0000-000000000132"]}
+                ],
+                "action": {"type": "percentage", "percent": "10"}}"#,
+        )]
+    };
+    let tax = SingleRateTax::none();
+    let ctx = PricingContext::new(now(), &tax);
+
+    for lines in [vec![(shirt, 1), (book, 1)], vec![(mug, 1), (book, 1)]] {
+        let priced = shop.price(&cart(Currency::USD, &lines), promos(), &ctx);
+        assert_eq!(priced.discount_total, usd("0.00"), "{lines:?}");
+        assert_eq!(
+            trace(&priced),
+            [(0x01, no(NotApplied::RequiredItemsMissing))]
+        );
+    }
+    let priced = shop.price(
+        &cart(Currency::USD, &[(shirt, 1), (mug, 1), (book, 1)]),
+        promos(),
+        &ctx,
+    );
+    assert_eq!(priced.discount_total, usd("7.20"));
+    assert_eq!(trace(&priced), [(0x01, applied(usd("7.20")))]);
+}

@@ -430,13 +430,92 @@ impl Money {
     }
 }
 
+/// `percent` % of `minor` minor units of `currency`, rounded once with
+/// `policy`: exactly `Money::from_minor(minor, currency).mul_rate(percent ×
+/// 0.01)?.round(policy)?`, which is what pricing does for every percentage,
+/// tier and buy-X-get-Y discount.
+///
+/// When that chain of `Decimal` operations is exact (a non-negative amount,
+/// a percent with at most 26 decimals, a product below 2^96: every shop-sized
+/// case), the same value is computed on integers, much faster; otherwise the
+/// chain itself runs.
+///
+/// # Errors
+/// [`MoneyError::Overflow`], as the chain would.
+pub(crate) fn percent_of(
+    minor: i64,
+    currency: Currency,
+    percent: Decimal,
+    policy: RoundingPolicy,
+) -> Result<i64, MoneyError> {
+    if let Some(exact) = percent_of_exact(minor, currency, percent, policy) {
+        return Ok(exact);
+    }
+    Ok(Money::from_minor(minor, currency)
+        // × 0.01 is exact and much cheaper than ÷ 100 on Decimal.
+        .mul_rate(percent * Decimal::new(1, 2))?
+        .round(policy)?
+        .minor())
+}
+
+/// [`percent_of`] on integers, or `None` when the `Decimal` chain would not
+/// be exact (it would have to round an intermediate result) or the amount is
+/// negative.
+///
+/// In the chain, `percent × 0.01` is `(m, s + 2)` for a percent of mantissa
+/// `m` and scale `s`, exact while `s + 2 <= 28`; the amount is `(minor, e)`
+/// for the currency's exponent `e`, and the product `(minor × m, e + s + 2)`
+/// is exact while `minor × m < 2^96` and `e + s + 2 <= 28`. Rounding that
+/// to `e` places is rounding `minor × m / 10^(s + 2)` to an integer.
+fn percent_of_exact(
+    minor: i64,
+    currency: Currency,
+    percent: Decimal,
+    policy: RoundingPolicy,
+) -> Option<i64> {
+    let scale = percent.scale();
+    let exp = u32::from(currency.exponent());
+    if minor < 0 || percent.is_sign_negative() || exp + scale + 2 > 28 {
+        return None;
+    }
+    let m = u128::try_from(percent.mantissa()).ok()?;
+    let n = u128::from(minor.unsigned_abs()).checked_mul(m)?;
+    if n >> 96 != 0 {
+        return None;
+    }
+    let d = 10_u128.pow(scale + 2);
+    let (q, r) = match (u64::try_from(n), u64::try_from(d)) {
+        (Ok(n), Ok(d)) => (u128::from(n / d), u128::from(n % d)),
+        _ => (n / d, n % d),
+    };
+    // r < d <= 10^28 < 2^94, so 2r does not overflow.
+    let up = match policy {
+        RoundingPolicy::HalfUp => 2 * r >= d,
+        RoundingPolicy::HalfEven => 2 * r > d || (2 * r == d && q % 2 == 1),
+        RoundingPolicy::TowardZero | RoundingPolicy::Floor => false,
+        RoundingPolicy::AwayFromZero | RoundingPolicy::Ceiling => r > 0,
+    };
+    i64::try_from(q + u128::from(up)).ok()
+}
+
 /// Largest-remainder split of `total` minor units by `weights`; `None` when the
 /// weights sum to zero. Shared by [`Money::allocate`] and the pricing engine.
 pub(crate) fn allocate_minor(total: i64, weights: &[u64]) -> Option<Vec<i64>> {
     let mut parts = Vec::with_capacity(weights.len());
-    let mut scratch = Vec::new();
-    allocate_into(total, weights, &mut parts, &mut scratch)?;
+    allocate_into(total, weights, &mut parts, &mut SplitScratch::default())?;
     Some(parts)
+}
+
+/// Working space of [`allocate_into`], kept by callers that split often so
+/// that their loops allocate nothing.
+#[derive(Debug, Default)]
+pub(crate) struct SplitScratch {
+    /// Ranks of ordinary splits: `remainder << 32 | (u32::MAX - index)`, one
+    /// integer per part whose natural order is the rank (larger remainder
+    /// first, then the earlier part).
+    packed: Vec<u64>,
+    /// Ranks of very large splits: `(remainder, index)`.
+    wide: Vec<(u128, usize)>,
 }
 
 /// [`allocate_minor`] into caller-owned buffers (`parts` is cleared and
@@ -446,7 +525,7 @@ pub(crate) fn allocate_into(
     total: i64,
     weights: &[u64],
     parts: &mut Vec<i64>,
-    scratch: &mut Vec<(u128, usize)>,
+    scratch: &mut SplitScratch,
 ) -> Option<()> {
     let sum: u128 = weights.iter().map(|&w| u128::from(w)).sum();
     if sum == 0 {
@@ -455,15 +534,68 @@ pub(crate) fn allocate_into(
     let abs = total.unsigned_abs();
     // Shares are floor(|total| × w / sum), each with its remainder from the
     // same division. The products always fit in u128, and in u64 for every
-    // ordinary amount, where division is much cheaper.
-    let max_w = weights.iter().copied().max().unwrap_or(0);
+    // ordinary amount (no weight exceeds the sum), where division is much
+    // cheaper. Both ways give the same shares.
     let fast = u64::try_from(sum)
         .ok()
-        .filter(|_| abs.checked_mul(max_w).is_some());
-    scratch.clear();
+        .filter(|&sum| abs.checked_mul(sum).is_some());
+    // Remainders are below `sum`: when it fits in 32 bits, a remainder and
+    // its index pack into one u64 that sorts as the rank does.
+    let packed = fast.filter(|&s| s <= u64::from(u32::MAX) && u32::try_from(weights.len()).is_ok());
     parts.clear();
     let negative = total < 0;
+    // Signed at once: a part is at most |total| and carries its sign, so it
+    // fits in i64 (2^63 only as all of i64::MIN).
+    let signed = |floor: u64| -> Option<i64> {
+        let s = if negative {
+            -i128::from(floor)
+        } else {
+            i128::from(floor)
+        };
+        i64::try_from(s).ok()
+    };
     let mut given: u64 = 0;
+    if let Some(sum) = packed {
+        let ranks = &mut scratch.packed;
+        ranks.clear();
+        ranks.reserve(weights.len());
+        parts.reserve(weights.len());
+        // `floor <= |total|`, so `0 ± floor` never wraps: below zero it
+        // reaches at most i64::MIN, and a positive total is at most i64::MAX.
+        let sign = |floor: u64| {
+            if negative {
+                0_i64.wrapping_sub_unsigned(floor)
+            } else {
+                0_i64.wrapping_add_unsigned(floor)
+            }
+        };
+        parts.extend(weights.iter().zip((0..=u32::MAX).rev()).map(|(&w, tag)| {
+            let p = abs * w;
+            let (floor, rem) = (p / sum, p % sum);
+            given += floor;
+            ranks.push(rem << 32 | u64::from(tag));
+            sign(floor)
+        }));
+        // Fewer than `weights.len()` units are left; they go to the largest
+        // remainders, ties to the earlier part. Only the set of winners
+        // matters, so a linear-time selection replaces a full sort.
+        let left = usize::try_from(abs - given).ok()?;
+        if left > 0 {
+            let n = ranks.len();
+            if left < n {
+                ranks.select_nth_unstable(n - left);
+            }
+            let step = if negative { -1 } else { 1 };
+            for &rank in &ranks[n - left..] {
+                let tag = u32::try_from(rank & u64::from(u32::MAX)).ok()?;
+                let i = usize::try_from(u32::MAX - tag).ok()?;
+                parts[i] += step;
+            }
+        }
+        return Some(());
+    }
+    let ranks = &mut scratch.wide;
+    ranks.clear();
     for (i, &w) in weights.iter().enumerate() {
         let (floor, rem) = match fast {
             Some(sum) => {
@@ -477,27 +609,17 @@ pub(crate) fn allocate_into(
             }
         };
         given += floor;
-        // Signed at once: a part is at most |total| and carries its sign, so
-        // it fits in i64 (2^63 only as all of i64::MIN).
-        let signed = if negative {
-            -i128::from(floor)
-        } else {
-            i128::from(floor)
-        };
-        parts.push(i64::try_from(signed).ok()?);
-        scratch.push((rem, i));
+        parts.push(signed(floor)?);
+        ranks.push((rem, i));
     }
-    // Fewer than `weights.len()` units are left; they go to the largest
-    // remainders, ties to the earlier part. Only the set of winners matters,
-    // so a linear-time selection replaces a full sort.
     let left = usize::try_from(abs - given).ok()?;
     if left > 0 {
         let by_rank = |a: &(u128, usize), b: &(u128, usize)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
-        if left < scratch.len() {
-            scratch.select_nth_unstable_by(left - 1, by_rank);
+        if left < ranks.len() {
+            ranks.select_nth_unstable_by(left - 1, by_rank);
         }
         let step = if negative { -1 } else { 1 };
-        for &(_, i) in &scratch[..left] {
+        for &(_, i) in &ranks[..left] {
             parts[i] += step;
         }
     }
@@ -743,6 +865,109 @@ mod tests {
             usd(i64::MIN).allocate(&[1, 1]).unwrap(),
             vec![usd(i64::MIN / 2), usd(i64::MIN / 2)]
         );
+    }
+
+    fn percent_by_decimals(
+        minor: i64,
+        currency: Currency,
+        percent: Decimal,
+        policy: RoundingPolicy,
+    ) -> Result<i64, MoneyError> {
+        Ok(Money::from_minor(minor, currency)
+            .mul_rate(percent * Decimal::new(1, 2))?
+            .round(policy)?
+            .minor())
+    }
+
+    const POLICIES: [RoundingPolicy; 6] = [
+        RoundingPolicy::HalfUp,
+        RoundingPolicy::HalfEven,
+        RoundingPolicy::TowardZero,
+        RoundingPolicy::AwayFromZero,
+        RoundingPolicy::Floor,
+        RoundingPolicy::Ceiling,
+    ];
+
+    #[test]
+    fn percent_of_takes_the_integer_path_for_shop_amounts() {
+        for (minor, percent) in [(9999, dec!(10)), (16_997, dec!(12.5)), (1, dec!(0.001))] {
+            for policy in POLICIES {
+                let fast = percent_of_exact(minor, Currency::USD, percent, policy);
+                assert!(fast.is_some(), "{minor} {percent} {policy:?}");
+                assert_eq!(
+                    fast.map(Ok),
+                    Some(percent_by_decimals(minor, Currency::USD, percent, policy))
+                );
+            }
+        }
+        // Midpoints: 0.5 of a minor unit under each rule.
+        let half = |policy| percent_of(5, Currency::USD, dec!(10), policy);
+        assert_eq!(half(RoundingPolicy::HalfUp), Ok(1));
+        assert_eq!(half(RoundingPolicy::HalfEven), Ok(0));
+        assert_eq!(
+            percent_of(15, Currency::USD, dec!(10), RoundingPolicy::HalfEven),
+            Ok(2)
+        );
+        assert_eq!(half(RoundingPolicy::Floor), Ok(0));
+        assert_eq!(half(RoundingPolicy::Ceiling), Ok(1));
+        // Beyond the integer path (a product above 2^96), the decimal chain
+        // answers.
+        let fine = Decimal::new(i64::MAX, 17); // 92.23372036854775807
+        let policy = RoundingPolicy::HalfUp;
+        assert_eq!(
+            percent_of_exact(i64::MAX, Currency::USD, fine, policy),
+            None
+        );
+        assert_eq!(
+            percent_of(i64::MAX, Currency::USD, fine, policy),
+            percent_by_decimals(i64::MAX, Currency::USD, fine, policy)
+        );
+        assert!(percent_of(i64::MAX, Currency::USD, fine, policy).is_ok());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        /// The integer path of `percent_of` gives what the decimal chain
+        /// gives, for every rounding rule, currency exponent and percent
+        /// precision, wherever it applies; and `percent_of` always does.
+        #[test]
+        fn percent_of_agrees_with_the_decimal_chain(
+            digits in 0_u32..19,
+            raw in 0_i64..i64::MAX,
+            mantissa in 0_i64..10_000_000_000,
+            scale in 0_u32..29,
+            currency in proptest::sample::select(vec![Currency::JPY, Currency::USD, Currency::KWD]),
+            policy in proptest::sample::select(POLICIES.to_vec()),
+        ) {
+            // Amounts of every size, not only huge ones.
+            let minor = raw % 10_i64.pow(digits).max(1);
+            let percent = Decimal::new(mantissa, scale);
+            let fast = percent_of(minor, currency, percent, policy);
+            let slow = percent_by_decimals(minor, currency, percent, policy);
+            proptest::prop_assert_eq!(fast, slow);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Ordinary splits rank remainders packed in one integer; scaling
+        /// every weight by 2^32 gives the same shares and the same order of
+        /// remainders but goes through the wide ranking, so both must agree.
+        #[test]
+        fn packed_and_wide_ranking_agree(
+            total in -1_000_000_000_i64..1_000_000_000,
+            weights in proptest::collection::vec(0_u64..5_000, 1..60),
+        ) {
+            proptest::prop_assume!(weights.iter().any(|&w| w > 0));
+            let wide: Vec<u64> = weights.iter().map(|&w| w << 32).collect();
+            let mut scratch = SplitScratch::default();
+            let (mut packed_parts, mut wide_parts) = (Vec::new(), Vec::new());
+            proptest::prop_assert!(allocate_into(total, &weights, &mut packed_parts, &mut scratch).is_some());
+            proptest::prop_assert!(scratch.wide.is_empty());
+            proptest::prop_assert!(allocate_into(total, &wide, &mut wide_parts, &mut scratch).is_some());
+            proptest::prop_assert!(!scratch.wide.is_empty());
+            proptest::prop_assert_eq!(packed_parts, wide_parts);
+        }
     }
 
     #[test]

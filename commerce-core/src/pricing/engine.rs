@@ -9,11 +9,11 @@ use rust_decimal::Decimal;
 use super::result::{
     LineDiscount, NotApplied, Outcome, PricedCart, PricedLine, PricedShipping, PromotionTrace,
 };
-use super::set::PromotionSet;
+use super::set::{PromotionSet, key};
 use super::{CartInput, PricingContext, PricingError};
-use crate::catalog::{CatalogSnapshot, VariantSnapshot};
-use crate::ids::CategoryId;
-use crate::money::{Currency, Money, allocate_into, allocate_minor};
+use crate::catalog::CatalogSnapshot;
+use crate::ids::{CategoryId, ProductId, VariantId};
+use crate::money::{Currency, Money, SplitScratch, allocate_into, percent_of};
 use crate::promotion::{Action, Condition, Promotion};
 use crate::tax::TaxableLine;
 
@@ -55,6 +55,7 @@ pub fn price(
         currency,
         subtotal: subtotal.minor(),
         scratch: Default::default(),
+        by_unit_price: Default::default(),
     };
     let targets = run.targets();
     let verdicts = run.gate_all(&targets)?;
@@ -62,9 +63,15 @@ pub fn price(
     run.assemble(winner, traces, subtotal)
 }
 
+/// A resolved line, with what every later step reads of its variant copied
+/// in, so that they walk one compact list rather than the catalog.
 struct Line<'a> {
-    variant: &'a VariantSnapshot,
     input: &'a super::LineInput,
+    variant_id: VariantId,
+    product_id: ProductId,
+    category_id: Option<CategoryId>,
+    unit_price: Money,
+    compare_at: Option<Money>,
     subtotal: i64,
     qty: u32,
 }
@@ -74,46 +81,53 @@ fn resolve_lines<'a>(
     catalog: &'a CatalogSnapshot,
 ) -> Result<Vec<Line<'a>>, PricingError> {
     let mut ids = FxHashSet::with_capacity_and_hasher(cart.lines.len(), Default::default());
-    cart.lines
-        .iter()
-        .map(|input| {
-            if !ids.insert(input.id) {
-                return Err(PricingError::DuplicateLine(input.id));
-            }
-            let variant =
-                catalog
-                    .variant(input.variant_id)
-                    .ok_or(PricingError::UnknownVariant {
-                        line_id: input.id,
-                        variant_id: input.variant_id,
-                    })?;
-            let unit = variant.price.price();
-            if unit.currency() != cart.currency {
-                return Err(PricingError::CurrencyMismatch {
-                    expected: cart.currency,
-                    found: unit.currency(),
-                    what: "a line's price",
-                });
-            }
-            let qty = input.quantity.get();
-            Ok(Line {
-                variant,
-                input,
-                subtotal: unit.times(qty)?.minor(),
-                qty,
-            })
-        })
-        .collect()
+    let mut lines = Vec::with_capacity(cart.lines.len());
+    for input in &cart.lines {
+        if !ids.insert(key(input.id)) {
+            return Err(PricingError::DuplicateLine(input.id));
+        }
+        let variant = catalog
+            .variant(input.variant_id)
+            .ok_or(PricingError::UnknownVariant {
+                line_id: input.id,
+                variant_id: input.variant_id,
+            })?;
+        let unit = variant.price.price();
+        if unit.currency() != cart.currency {
+            return Err(PricingError::CurrencyMismatch {
+                expected: cart.currency,
+                found: unit.currency(),
+                what: "a line's price",
+            });
+        }
+        let qty = input.quantity.get();
+        lines.push(Line {
+            input,
+            variant_id: variant.id,
+            product_id: variant.product_id,
+            category_id: variant.category_id,
+            unit_price: unit,
+            compare_at: variant.price.compare_at(),
+            subtotal: unit.times(qty)?.minor(),
+            qty,
+        });
+    }
+    Ok(lines)
 }
 
 /// The lines each promotion's action applies to, and whether its `contains`
 /// conditions found something.
+///
+/// The lines of the promotions that do not apply everywhere sit in one flat
+/// list, promotion after promotion (`members[start[p]..start[p + 1]]`), each
+/// promotion's in cart order: one allocation for all of them.
 struct Targets {
     all: Vec<u32>,
     /// Units over all lines.
     all_units: u32,
     everywhere: Vec<bool>,
-    some: Vec<Vec<u32>>,
+    start: Vec<u32>,
+    members: Vec<u32>,
     contains_hit: Vec<bool>,
 }
 
@@ -122,7 +136,8 @@ impl Targets {
         if self.everywhere[p] {
             &self.all
         } else {
-            &self.some[p]
+            let (from, to) = (self.start[p] as usize, self.start[p + 1] as usize);
+            &self.members[from..to]
         }
     }
 }
@@ -142,24 +157,30 @@ enum Verdict {
 /// One promotion's effect inside an outcome.
 struct Application {
     promo: usize,
-    parts: Vec<(u32, i64)>,
+    /// Its line parts: `Combination::parts[parts.0..parts.1]`.
+    parts: (usize, usize),
     shipping: i64,
-}
-
-impl Application {
-    fn amount(&self) -> i64 {
-        self.parts.iter().map(|&(_, a)| a).sum::<i64>() + self.shipping
-    }
+    /// Line parts plus shipping.
+    amount: i64,
 }
 
 /// One way of combining promotions: the stack, or one exclusive promotion.
 #[derive(Default)]
 struct Combination {
     applied: Vec<Application>,
+    /// The non-zero line parts of every applied promotion, `(line, amount)`,
+    /// one promotion after the other.
+    parts: Vec<(u32, i64)>,
     /// Promotions of this combination that gave nothing, with the reason.
     idle: Vec<(usize, NotApplied)>,
     line_discount: i64,
     value: i64,
+}
+
+impl Combination {
+    fn parts_of(&self, a: &Application) -> &[(u32, i64)] {
+        &self.parts[a.parts.0..a.parts.1]
+    }
 }
 
 /// Buffers reused by every split of one pricing run.
@@ -167,7 +188,12 @@ struct Combination {
 struct Scratch {
     weights: Vec<u64>,
     parts: Vec<i64>,
-    ranks: Vec<(u128, usize)>,
+    split: SplitScratch,
+    /// Buy X get Y: lines by the price of their units, as
+    /// `key << bits | position`.
+    order: Vec<u64>,
+    order_wide: Vec<(u128, u32)>,
+    positions: Vec<u32>,
 }
 
 struct Run<'a> {
@@ -179,6 +205,9 @@ struct Run<'a> {
     currency: Currency,
     subtotal: i64,
     scratch: std::cell::RefCell<Scratch>,
+    /// Every line's position, cheapest undiscounted unit first (for buy X
+    /// get Y on the whole cart), computed when first needed.
+    by_unit_price: std::cell::OnceCell<Vec<u32>>,
 }
 
 impl Run<'_> {
@@ -195,78 +224,106 @@ impl Run<'_> {
     fn targets(&self) -> Targets {
         let n = self.promotions.len();
         let set = self.promotions;
-        let mut some: Vec<Vec<u32>> = vec![Vec::new(); n];
         let mut contains_hit = vec![false; n];
         let mut everywhere = vec![false; n];
         for &p in &set.everywhere {
             everywhere[p as usize] = true;
         }
-        let targeted = !set.by_product.is_empty() || !set.by_category.is_empty();
-        let containing =
-            !set.contains_by_product.is_empty() || !set.contains_by_category.is_empty();
-        if targeted || containing {
+        // (promotion, line) pairs in cart order, then grouped by promotion
+        // with a counting sort, which keeps each promotion's lines in cart
+        // order.
+        let mut pairs: Vec<(u32, u32)> = Vec::new();
+        let mut count = vec![0_u32; n + 1];
+        let products = !set.by_product.is_empty();
+        let categories = !set.by_category.is_empty();
+        if products || categories {
             let mut last_line = vec![u32::MAX; n];
-            let mut by_category: FxHashMap<CategoryId, (Vec<u32>, Vec<u32>)> = FxHashMap::default();
+            // Lines share categories: each one's ancestry is walked once per
+            // run, and what it reaches is kept in one flat list:
+            // `walked[from..mid]` targets it, `walked[mid..to]` contains it.
+            let mut walked: Vec<u32> = Vec::new();
+            let mut contained: Vec<u32> = Vec::new();
+            let distinct = self.catalog.categories().len().min(self.lines.len());
+            let mut by_category: FxHashMap<u128, (u32, u32, u32)> =
+                FxHashMap::with_capacity_and_hasher(distinct, Default::default());
+            let len = |v: &Vec<u32>| u32::try_from(v.len()).unwrap_or(u32::MAX);
             for (li, line) in self.lines.iter().enumerate() {
                 let li = u32::try_from(li).unwrap_or(u32::MAX);
-                let mut mark = |ps: Option<&Vec<u32>>| {
-                    for &p in ps.into_iter().flatten() {
-                        let p = p as usize;
-                        if last_line[p] != li {
-                            last_line[p] = li;
-                            some[p].push(li);
+                let mut mark = |ps: &[u32]| {
+                    for &p in ps {
+                        let pi = p as usize;
+                        if last_line[pi] != li {
+                            last_line[pi] = li;
+                            count[pi] += 1;
+                            pairs.push((p, li));
                         }
                     }
                 };
-                let product = line.variant.product_id;
-                mark(set.by_product.get(&product));
-                if let Some(c) = set.contains_by_product.get(&product) {
-                    c.iter().for_each(|&p| contains_hit[p as usize] = true);
-                }
-                if let Some(category) = line.variant.category_id {
-                    // Lines share categories: walk each one's ancestry once per run.
-                    let (targeting, containing) =
-                        by_category.entry(category).or_insert_with(|| {
-                            let mut targeting = Vec::new();
-                            let mut containing = Vec::new();
-                            for c in self.catalog.categories().lineage(category) {
-                                if let Some(ps) = set.by_category.get(&c) {
-                                    targeting.extend_from_slice(ps);
-                                }
-                                if let Some(ps) = set.contains_by_category.get(&c) {
-                                    containing.extend_from_slice(ps);
-                                }
-                            }
-                            (targeting, containing)
-                        });
-                    mark(Some(targeting));
+                if products && let Some(&r) = set.by_product.get(&key(line.product_id)) {
+                    let (targeting, containing) = set.reached(r);
+                    mark(targeting);
                     containing
+                        .iter()
+                        .for_each(|&p| contains_hit[p as usize] = true);
+                }
+                if categories && let Some(category) = line.category_id {
+                    let (from, mid, to) = *by_category.entry(key(category)).or_insert_with(|| {
+                        let from = len(&walked);
+                        contained.clear();
+                        for c in self.catalog.categories().lineage(category) {
+                            if let Some(&r) = set.by_category.get(&key(c)) {
+                                let (targeting, containing) = set.reached(r);
+                                walked.extend_from_slice(targeting);
+                                contained.extend_from_slice(containing);
+                            }
+                        }
+                        let mid = len(&walked);
+                        walked.extend_from_slice(&contained);
+                        (from, mid, len(&walked))
+                    });
+                    mark(&walked[from as usize..mid as usize]);
+                    walked[mid as usize..to as usize]
                         .iter()
                         .for_each(|&p| contains_hit[p as usize] = true);
                 }
             }
         }
-        let all = (0..self.lines.len())
-            .filter_map(|i| u32::try_from(i).ok())
-            .collect();
+        // Counts become starts.
+        let mut total = 0_u32;
+        for c in &mut count {
+            let here = *c;
+            *c = total;
+            total += here;
+        }
+        let start = count;
+        let mut next = start.clone();
+        let mut members = vec![0_u32; pairs.len()];
+        for (p, li) in pairs {
+            let at = &mut next[p as usize];
+            members[*at as usize] = li;
+            *at += 1;
+        }
+        // A cart holds far fewer than 2^32 lines.
+        let all = (0..u32::try_from(self.lines.len()).unwrap_or(u32::MAX)).collect();
         Targets {
             all,
             all_units: self.lines.iter().map(|l| l.qty).sum(),
             everywhere,
-            some,
+            start,
+            members,
             contains_hit,
         }
     }
 
     fn gate_all(&self, targets: &Targets) -> Result<Vec<Verdict>, PricingError> {
-        (0..self.promotions.len())
-            .map(|p| {
-                Ok(match self.gate(p, targets)? {
-                    Ok(ready) => Verdict::Ready(ready),
-                    Err(reason) => Verdict::Rejected(reason),
-                })
-            })
-            .collect()
+        let mut verdicts = Vec::with_capacity(self.promotions.len());
+        for p in 0..self.promotions.len() {
+            verdicts.push(match self.gate(p, targets)? {
+                Ok(ready) => Verdict::Ready(ready),
+                Err(reason) => Verdict::Rejected(reason),
+            });
+        }
+        Ok(verdicts)
     }
 
     /// Checks a promotion's code, window, currency, usage and conditions.
@@ -340,6 +397,28 @@ impl Run<'_> {
                     }));
                 }
                 Condition::Contains { .. } if !targets.contains_hit[p] => {
+                    return Ok(Err(NotApplied::RequiredItemsMissing));
+                }
+                // The index answers "one of its `contains` conditions met";
+                // with several, each must hold on its own.
+                Condition::Contains {
+                    products,
+                    categories,
+                } if promo
+                    .conditions()
+                    .iter()
+                    .filter(|c| matches!(c, Condition::Contains { .. }))
+                    .nth(1)
+                    .is_some()
+                    && !self.lines.iter().any(|line| {
+                        products.contains(&line.product_id)
+                            || line.category_id.is_some_and(|id| {
+                                categories
+                                    .iter()
+                                    .any(|&c| self.catalog.categories().is_within(id, c))
+                            })
+                    }) =>
+                {
                     return Ok(Err(NotApplied::RequiredItemsMissing));
                 }
                 _ => {}
@@ -461,55 +540,77 @@ impl Run<'_> {
         }
         for a in &winner.applied {
             outcomes[a.promo] = Outcome::Applied {
-                amount: self.money(a.amount()),
+                amount: self.money(a.amount),
             };
         }
         Ok((winner, outcomes))
     }
 
-    /// Applies promotions one after the other on `remaining`; free shipping
-    /// last, once the discounted subtotal is known.
+    /// Applies promotions one after the other on `remaining` (the
+    /// undiscounted amounts); free shipping last, once the discounted
+    /// subtotal is known.
     fn combine(
         &self,
         targets: &Targets,
         promos: &[(usize, Ready)],
         mut remaining: Vec<i64>,
     ) -> Result<Combination, PricingError> {
-        let mut out = Combination::default();
+        // At most one part per line of each promotion: one allocation.
+        let most: usize = promos.iter().map(|&(p, _)| targets.of(p).len()).sum();
+        let mut out = Combination {
+            parts: Vec::with_capacity(most),
+            ..Default::default()
+        };
         let mut free_shipping = Vec::new();
+        // `true` while `remaining` still holds the undiscounted amounts.
+        let mut pristine = true;
         for &(p, ready) in promos {
             if self.promotions.is_free_shipping(p) {
                 free_shipping.push(p);
                 continue;
             }
-            let parts = self.compute(p, ready, targets.of(p), &remaining)?;
-            if parts.is_empty() {
+            let from = out.parts.len();
+            self.compute(
+                p,
+                ready,
+                targets.of(p),
+                &remaining,
+                pristine,
+                &mut out.parts,
+            )?;
+            if out.parts.len() == from {
                 out.idle.push((p, NotApplied::NothingToDiscount));
                 continue;
             }
-            for &(l, amount) in &parts {
-                remaining[l as usize] -= amount;
-                out.line_discount += amount;
+            let mut amount = 0;
+            for &(l, a) in &out.parts[from..] {
+                remaining[l as usize] -= a;
+                amount += a;
             }
+            out.line_discount += amount;
+            pristine = false;
             out.applied.push(Application {
                 promo: p,
-                parts,
+                parts: (from, out.parts.len()),
                 shipping: 0,
+                amount,
             });
         }
         let shipping = self.shipping_price(self.subtotal - out.line_discount);
         for p in free_shipping {
             if shipping > 0 && !out.applied.iter().any(|a| a.shipping > 0) {
+                let end = out.parts.len();
                 out.applied.push(Application {
                     promo: p,
-                    parts: Vec::new(),
+                    parts: (end, end),
                     shipping,
+                    amount: shipping,
                 });
             } else {
                 out.idle.push((p, NotApplied::NoShippingCost));
             }
         }
-        out.value = out.applied.iter().map(Application::amount).sum();
+        out.value = out.applied.iter().map(|a| a.amount).sum();
         Ok(out)
     }
 
@@ -523,7 +624,7 @@ impl Run<'_> {
         if self.promotions.is_free_shipping(p) {
             return Ok(self.shipping_price(self.subtotal));
         }
-        Ok(self.discount(p, ready, targets.of(p), original)?.0)
+        Ok(self.discount(p, ready, targets.of(p), original, true)?.0)
     }
 
     /// Why a promotion that gives nothing alone gave nothing.
@@ -545,67 +646,64 @@ impl Run<'_> {
         }
     }
 
-    /// One promotion's discount on its lines, given what is left of them:
-    /// computed exactly, rounded once, split by largest remainder. Returns the
-    /// non-zero parts, by line.
+    /// One promotion's discount on its lines, given what is left of them
+    /// (`pristine` when that is still the undiscounted amounts): computed
+    /// exactly, rounded once, split by largest remainder. Appends the
+    /// non-zero parts, by line, to `out`.
     fn compute(
         &self,
         p: usize,
         ready: Ready,
         lines: &[u32],
         remaining: &[i64],
-    ) -> Result<Vec<(u32, i64)>, PricingError> {
-        let (total, weights) = self.discount(p, ready, lines, remaining)?;
+        pristine: bool,
+        out: &mut Vec<(u32, i64)>,
+    ) -> Result<(), PricingError> {
+        let (total, own_weights) = self.discount(p, ready, lines, remaining, pristine)?;
         if total <= 0 {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let mut scratch = self.scratch.borrow_mut();
         let Scratch {
-            weights: buf,
+            weights,
             parts,
-            ranks,
+            split,
+            ..
         } = &mut *scratch;
-        let weights = match weights {
-            Some(w) => w,
-            None => {
-                buf.clear();
-                buf.extend(lines.iter().map(|&l| remaining[l as usize].unsigned_abs()));
-                std::mem::take(buf)
-            }
-        };
-        let split = allocate_into(total, &weights, parts, ranks);
-        *buf = weights;
-        if split.is_none() {
-            return Ok(Vec::new());
+        if !own_weights {
+            weights.clear();
+            weights.extend(lines.iter().map(|&l| remaining[l as usize].unsigned_abs()));
         }
-        Ok(lines
-            .iter()
-            .zip(parts.iter())
-            .filter(|&(_, &a)| a > 0)
-            .map(|(&l, &a)| (l, a))
-            .collect())
+        if allocate_into(total, weights, parts, split).is_none() {
+            return Ok(());
+        }
+        out.extend(
+            lines
+                .iter()
+                .zip(parts.iter())
+                .filter(|&(_, &a)| a > 0)
+                .map(|(&l, &a)| (l, a)),
+        );
+        Ok(())
     }
 
-    /// One promotion's discount total on its lines (rounded once), with the
-    /// weights to split it by when they are not the lines' remaining amounts.
+    /// One promotion's discount total on its lines (rounded once), and
+    /// whether it left in the scratch weights the weights to split it by
+    /// (otherwise they are the lines' remaining amounts).
     fn discount(
         &self,
         p: usize,
         ready: Ready,
         lines: &[u32],
         remaining: &[i64],
-    ) -> Result<(i64, Option<Vec<u64>>), PricingError> {
+        pristine: bool,
+    ) -> Result<(i64, bool), PricingError> {
         let left: i64 = lines.iter().map(|&l| remaining[l as usize]).sum();
         if left <= 0 {
-            return Ok((0, None));
+            return Ok((0, false));
         }
-        let percent_of = |base: i64, percent: Decimal| -> Result<i64, PricingError> {
-            Ok(self
-                .money(base)
-                // × 0.01 is exact and much cheaper than ÷ 100 on Decimal.
-                .mul_rate(percent * Decimal::new(1, 2))?
-                .round(self.ctx.rounding)?
-                .minor())
+        let percent_off = |base: i64, percent: Decimal| -> Result<i64, PricingError> {
+            Ok(percent_of(base, self.currency, percent, self.ctx.rounding)?)
         };
         let found = match self.promo(p).action() {
             Action::Percentage {
@@ -613,64 +711,81 @@ impl Run<'_> {
                 max_discount,
                 ..
             } => {
-                let mut d = percent_of(left, *percent)?;
+                let mut d = percent_off(left, *percent)?;
                 if let Some(cap) = max_discount {
                     d = d.min(cap.minor());
                 }
-                (d, None)
+                (d, false)
             }
-            Action::FixedAmount { amount, .. } => (amount.minor().min(left), None),
+            Action::FixedAmount { amount, .. } => (amount.minor().min(left), false),
             Action::Tiered { .. } => {
                 let percent = ready.tier_percent.unwrap_or(Decimal::ZERO);
-                (percent_of(left, percent)?, None)
+                (percent_off(left, percent)?, false)
             }
             Action::BuyXGetY {
                 buy, get, percent, ..
             } => {
-                let weights = self.cheapest_units(lines, remaining, *buy, *get);
-                let base: i64 = weights
-                    .iter()
-                    .map(|&w| i64::try_from(w).unwrap_or(i64::MAX))
-                    .sum();
-                (percent_of(base, *percent)?, Some(weights))
+                let base: i64 = {
+                    let mut scratch = self.scratch.borrow_mut();
+                    self.cheapest_units(lines, remaining, pristine, *buy, *get, &mut scratch);
+                    scratch
+                        .weights
+                        .iter()
+                        .map(|&w| i64::try_from(w).unwrap_or(i64::MAX))
+                        .sum()
+                };
+                (percent_off(base, *percent)?, true)
             }
-            Action::FreeShipping => (0, None),
+            Action::FreeShipping => (0, false),
         };
         Ok(found)
     }
 
     /// Buy X get Y: for each line, the amount of its units that are among the
-    /// cheapest `get` of every `buy + get` qualifying units. Within a line the
-    /// units share its remaining amount equally (by largest remainder), and the
-    /// cheaper of those units are taken first.
-    fn cheapest_units(&self, lines: &[u32], remaining: &[i64], buy: u32, get: u32) -> Vec<u64> {
+    /// cheapest `get` of every `buy + get` qualifying units, into
+    /// `scratch.weights`. Within a line the units share its remaining amount
+    /// equally (by largest remainder), and the cheaper of those units are
+    /// taken first.
+    fn cheapest_units(
+        &self,
+        lines: &[u32],
+        remaining: &[i64],
+        pristine: bool,
+        buy: u32,
+        get: u32,
+        scratch: &mut Scratch,
+    ) {
         let units: u64 = lines
             .iter()
             .map(|&l| u64::from(self.lines[l as usize].qty))
             .sum();
         let mut free = units / (u64::from(buy) + u64::from(get)) * u64::from(get);
-        // Cheapest unit first, cart order among equals. The key is
-        // floor(remaining × 2^64 / qty): quantities are at most 999, so two
-        // different per-unit prices differ by at least 2^64 / 999² in it, and
-        // the key orders exactly as the prices do, with one division per line
-        // instead of multiplications in every comparison.
-        let mut order: Vec<(u128, usize)> = lines
-            .iter()
-            .enumerate()
-            .map(|(i, &l)| {
-                let q = u128::from(self.lines[l as usize].qty.max(1));
-                (
-                    (u128::from(remaining[l as usize].unsigned_abs()) << 64) / q,
-                    i,
-                )
+        let Scratch {
+            weights,
+            order,
+            order_wide,
+            positions,
+            ..
+        } = scratch;
+        // Cheapest unit first, cart order among equals. Every line of the
+        // cart, undiscounted, is ordered once per run.
+        let sorted: &[u32] = if pristine && lines.len() == self.lines.len() {
+            self.by_unit_price.get_or_init(|| {
+                let mut all = Vec::with_capacity(lines.len());
+                self.order_by_unit_price(lines, remaining, order, order_wide, &mut all);
+                all
             })
-            .collect();
-        order.sort_unstable();
-        let mut weights = vec![0_u64; lines.len()];
-        for (_, i) in order {
+        } else {
+            self.order_by_unit_price(lines, remaining, order, order_wide, positions);
+            positions.as_slice()
+        };
+        weights.clear();
+        weights.resize(lines.len(), 0);
+        for &i in sorted {
             if free == 0 {
                 break;
             }
+            let i = i as usize;
             let l = lines[i] as usize;
             let q = u64::from(self.lines[l].qty);
             let take = free.min(q);
@@ -680,7 +795,61 @@ impl Run<'_> {
             // `q - extra` units cost `unit`, `extra` units cost `unit + 1`.
             weights[i] = take * unit + take.saturating_sub(q - extra);
         }
-        weights
+    }
+
+    /// The positions in `lines` ordered by the price of one unit of what is
+    /// left of each line (cheapest first, cart order among equals), into
+    /// `out`.
+    ///
+    /// The key of a line is floor(remaining × 2^k / qty). Quantities are at
+    /// most 999, so two different unit prices differ by at least 1 / 999² and,
+    /// once multiplied by 2^20 or more, by more than 1: the key orders exactly
+    /// as the prices do, with one division per line instead of
+    /// multiplications in every comparison. With k = 20 the key and the
+    /// position share one u64 whenever they fit (amounts below about 2^35
+    /// minor units for a cart of a few hundred lines); otherwise k = 64 and
+    /// the key takes 128 bits.
+    fn order_by_unit_price(
+        &self,
+        lines: &[u32],
+        remaining: &[i64],
+        packed: &mut Vec<u64>,
+        wide: &mut Vec<(u128, u32)>,
+        out: &mut Vec<u32>,
+    ) {
+        out.clear();
+        let position = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
+        let qty = |l: u32| self.lines[l as usize].qty.max(1);
+        let largest = lines
+            .iter()
+            .map(|&l| remaining[l as usize].unsigned_abs())
+            .max()
+            .unwrap_or(0);
+        let bits = |x: u64| 64 - x.leading_zeros();
+        let index_bits = bits(u64::try_from(lines.len().saturating_sub(1)).unwrap_or(u64::MAX));
+        if bits(largest) + 20 + index_bits <= 64 {
+            packed.clear();
+            packed.extend(lines.iter().enumerate().map(|(i, &l)| {
+                let key = (remaining[l as usize].unsigned_abs() << 20) / u64::from(qty(l));
+                key << index_bits | u64::from(position(i))
+            }));
+            packed.sort_unstable();
+            let mask = (1_u64 << index_bits) - 1;
+            out.extend(
+                packed
+                    .iter()
+                    .map(|&k| u32::try_from(k & mask).unwrap_or(u32::MAX)),
+            );
+        } else {
+            wide.clear();
+            wide.extend(lines.iter().enumerate().map(|(i, &l)| {
+                let key =
+                    (u128::from(remaining[l as usize].unsigned_abs()) << 64) / u128::from(qty(l));
+                (key, position(i))
+            }));
+            wide.sort_unstable();
+            out.extend(wide.iter().map(|&(_, i)| i));
+        }
     }
 
     /// Builds the priced cart: line discounts, shipping, tax and totals.
@@ -694,7 +863,7 @@ impl Run<'_> {
         // Each line's list is allocated once, at its final size.
         let mut counts = vec![0_usize; self.lines.len()];
         for a in &winner.applied {
-            for &(l, _) in &a.parts {
+            for &(l, _) in winner.parts_of(a) {
                 counts[l as usize] += 1;
             }
         }
@@ -704,7 +873,7 @@ impl Run<'_> {
         let mut shipping_discount = 0;
         for a in &winner.applied {
             let promo = self.promo(a.promo);
-            for &(l, amount) in &a.parts {
+            for &(l, amount) in winner.parts_of(a) {
                 discounts[l as usize].push(LineDiscount {
                     promotion_id: promo.id(),
                     amount: self.money(amount),
@@ -729,31 +898,53 @@ impl Run<'_> {
             .zip(&line_discount)
             .map(|(l, d)| l.subtotal - d)
             .collect();
-        let mut groups: Vec<(Decimal, Vec<usize>)> = Vec::new();
-        for (i, line) in self.lines.iter().enumerate() {
-            let rate = tax.line_rate(&TaxableLine {
-                product_id: line.variant.product_id,
-                category_id: line.variant.category_id,
-            });
-            match groups.iter_mut().find(|(r, _)| *r == rate) {
-                Some((_, members)) => members.push(i),
-                None => groups.push((rate, vec![i])),
-            }
-        }
+        // Each line's rate group, the groups in order of first appearance.
+        let mut rates: Vec<Decimal> = Vec::new();
+        let group_of: Vec<usize> = self
+            .lines
+            .iter()
+            .map(|line| {
+                let rate = tax.line_rate(&TaxableLine {
+                    product_id: line.product_id,
+                    category_id: line.category_id,
+                });
+                rates.iter().position(|r| *r == rate).unwrap_or_else(|| {
+                    rates.push(rate);
+                    rates.len() - 1
+                })
+            })
+            .collect();
         let mut line_tax = vec![0_i64; self.lines.len()];
-        for (rate, members) in &groups {
-            let base: i64 = members.iter().map(|&i| line_totals[i]).sum();
+        let mut scratch = self.scratch.borrow_mut();
+        let Scratch {
+            weights,
+            parts,
+            split,
+            positions: members,
+            ..
+        } = &mut *scratch;
+        for (g, rate) in rates.iter().enumerate() {
+            members.clear();
+            members.extend(
+                (0..self.lines.len())
+                    .filter(|&i| group_of[i] == g)
+                    .filter_map(|i| u32::try_from(i).ok()),
+            );
+            let base: i64 = members.iter().map(|&i| line_totals[i as usize]).sum();
             let amount = self.tax_on(base, *rate, gross)?;
-            let weights: Vec<u64> = members
-                .iter()
-                .map(|&i| line_totals[i].unsigned_abs())
-                .collect();
-            if let Some(parts) = allocate_minor(amount, &weights) {
-                for (&i, part) in members.iter().zip(parts) {
-                    line_tax[i] = part;
+            weights.clear();
+            weights.extend(
+                members
+                    .iter()
+                    .map(|&i| line_totals[i as usize].unsigned_abs()),
+            );
+            if allocate_into(amount, weights, parts, split).is_some() {
+                for (&i, &part) in members.iter().zip(parts.iter()) {
+                    line_tax[i as usize] = part;
                 }
             }
         }
+        drop(scratch);
         let shipping_tax = self.tax_on(shipping_total, tax.shipping_rate(), gross)?;
         let mut tax_total = self.money(shipping_tax);
         for &t in &line_tax {
@@ -772,11 +963,11 @@ impl Run<'_> {
             .enumerate()
             .map(|(i, (line, discounts))| PricedLine {
                 line_id: line.input.id,
-                variant_id: line.variant.id,
-                product_id: line.variant.product_id,
+                variant_id: line.variant_id,
+                product_id: line.product_id,
                 quantity: line.input.quantity,
-                unit_price: line.variant.price.price(),
-                compare_at_price: line.variant.price.compare_at(),
+                unit_price: line.unit_price,
+                compare_at_price: line.compare_at,
                 subtotal: self.money(line.subtotal),
                 discounts,
                 discount_total: self.money(line_discount[i]),
@@ -845,5 +1036,252 @@ impl Run<'_> {
             base.mul_rate(rate)?.value()
         };
         Ok(Money::from_decimal_rounded(exact, self.currency, self.ctx.rounding)?.minor())
+    }
+}
+
+/// Differential tests of the engine's internal shortcuts against
+/// straightforward definitions, on seeded random shops.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{CategoryTree, Sku, VariantPrice, VariantSnapshot};
+    use crate::ids::{LineId, PromotionId};
+    use crate::promotion::{AppliesTo, PromotionSpec};
+    use crate::quantity::Quantity;
+    use crate::tax::SingleRateTax;
+
+    /// SplitMix64: seeded, so every run tests the same cases.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            (z ^ (z >> 31)) % n
+        }
+
+        fn pick(&mut self, n: u128) -> u128 {
+            u128::from(self.below(u64::try_from(n).unwrap()))
+        }
+    }
+
+    fn category(i: u128) -> CategoryId {
+        CategoryId::from_u128(10 + i)
+    }
+
+    fn product(i: u128) -> ProductId {
+        ProductId::from_u128(100 + i)
+    }
+
+    /// A random shop: a category forest, lines of a few products, and
+    /// percentage promotions targeting products, categories or everything,
+    /// some with a `contains` condition.
+    fn shop(rng: &mut Rng) -> (CatalogSnapshot, CartInput, PromotionSet) {
+        let mut tree = CategoryTree::new();
+        let categories = 1 + rng.pick(8);
+        for c in 0..categories {
+            let parent = (c > 0 && rng.below(4) > 0).then(|| category(rng.pick(c)));
+            tree.add(category(c), parent).unwrap();
+        }
+        let mut catalog = CatalogSnapshot::new(tree);
+        let mut lines = Vec::new();
+        for i in 0..rng.pick(14) {
+            let variant = VariantId::from_u128(1_000 + i);
+            catalog.insert(VariantSnapshot {
+                id: variant,
+                product_id: product(rng.pick(6)),
+                category_id: (rng.below(5) > 0).then(|| category(rng.pick(categories))),
+                sku: Sku::parse(&format!("SKU-{i}")).unwrap(),
+                name: "Item".into(),
+                price: VariantPrice::fixed(Money::from_minor(100, Currency::USD)).unwrap(),
+            });
+            lines.push(super::super::LineInput {
+                id: LineId::from_u128(i + 1),
+                variant_id: variant,
+                quantity: Quantity::new(1).unwrap(),
+            });
+        }
+        let named = |rng: &mut Rng| AppliesTo {
+            products: (0..rng.pick(3)).map(|_| product(rng.pick(7))).collect(),
+            categories: (0..rng.pick(3))
+                .map(|_| category(rng.pick(categories)))
+                .collect(),
+        };
+        let promotions = (0..rng.pick(10))
+            .map(|i| {
+                let applies_to = named(rng);
+                let contains = named(rng);
+                let conditions = if contains.is_everything() {
+                    vec![]
+                } else {
+                    vec![Condition::Contains {
+                        products: contains.products,
+                        categories: contains.categories,
+                    }]
+                };
+                let spec = PromotionSpec {
+                    name: format!("promo {i}"),
+                    code: None,
+                    priority: 0,
+                    combinable: true,
+                    starts_at: None,
+                    ends_at: None,
+                    usage_limit: None,
+                    per_customer_limit: None,
+                    conditions,
+                    action: Action::Percentage {
+                        percent: Decimal::TEN,
+                        applies_to,
+                        max_discount: None,
+                    },
+                };
+                Promotion::new(PromotionId::from_u128(i + 1), spec).unwrap()
+            })
+            .collect();
+        let cart = CartInput {
+            currency: Currency::USD,
+            lines,
+            codes: vec![],
+            shipping: None,
+        };
+        (catalog, cart, PromotionSet::new(promotions).unwrap())
+    }
+
+    /// Whether a line is one of these products or in one of these
+    /// categories or below one, by walking its ancestry.
+    fn names(
+        catalog: &CatalogSnapshot,
+        line: &Line<'_>,
+        ps: &[ProductId],
+        cs: &[CategoryId],
+    ) -> bool {
+        ps.contains(&line.product_id)
+            || line
+                .category_id
+                .is_some_and(|c| cs.iter().any(|&a| catalog.categories().is_within(c, a)))
+    }
+
+    #[test]
+    fn the_target_index_finds_what_a_walk_of_every_line_finds() {
+        let mut rng = Rng(7);
+        let tax = SingleRateTax::none();
+        let ctx = PricingContext::new(chrono::DateTime::UNIX_EPOCH, &tax);
+        for _ in 0..3_000 {
+            let (catalog, cart, promotions) = shop(&mut rng);
+            let lines = resolve_lines(&cart, &catalog).unwrap();
+            let run = Run {
+                cart: &cart,
+                catalog: &catalog,
+                promotions: &promotions,
+                ctx: &ctx,
+                lines: &lines,
+                currency: Currency::USD,
+                subtotal: 0,
+                scratch: Default::default(),
+                by_unit_price: Default::default(),
+            };
+            let targets = run.targets();
+            for (p, promo) in promotions.promotions().iter().enumerate() {
+                let to = promo.action().applies_to();
+                let expected: Vec<u32> = (0..lines.len())
+                    .filter(|&l| {
+                        to.is_everything()
+                            || names(&catalog, &lines[l], &to.products, &to.categories)
+                    })
+                    .map(|l| u32::try_from(l).unwrap())
+                    .collect();
+                assert_eq!(targets.of(p), expected, "{promo:?}");
+                let contains = promo.conditions().iter().any(|c| match c {
+                    Condition::Contains {
+                        products,
+                        categories,
+                    } => lines
+                        .iter()
+                        .any(|l| names(&catalog, l, products, categories)),
+                    _ => false,
+                });
+                assert_eq!(targets.contains_hit[p], contains, "{promo:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn unit_price_keys_order_lines_as_exact_fractions_do() {
+        let mut rng = Rng(11);
+        let tax = SingleRateTax::none();
+        let ctx = PricingContext::new(chrono::DateTime::UNIX_EPOCH, &tax);
+        let catalog = CatalogSnapshot::new(CategoryTree::new());
+        let promotions = PromotionSet::default();
+        // Only the quantities of the lines matter here.
+        let input = super::super::LineInput {
+            id: LineId::from_u128(1),
+            variant_id: VariantId::from_u128(1),
+            quantity: Quantity::new(1).unwrap(),
+        };
+        for case in 0..3_000 {
+            let n = 1 + rng.below(40);
+            let cart = CartInput {
+                currency: Currency::USD,
+                lines: vec![],
+                codes: vec![],
+                shipping: None,
+            };
+            let qty: Vec<u32> = (0..n)
+                .map(|_| {
+                    if rng.below(3) == 0 {
+                        999
+                    } else {
+                        1 + u32::try_from(rng.below(999)).unwrap()
+                    }
+                })
+                .collect();
+            // Small amounts with many ties, ordinary ones, and (every
+            // fourth case) amounts too large for the packed keys.
+            let scale = [10, 1_000_000, 1 << 40, i64::MAX.unsigned_abs()][case % 4];
+            let remaining: Vec<i64> = (0..n)
+                .map(|_| i64::try_from(rng.below(scale)).unwrap())
+                .collect();
+            let fake: Vec<Line<'_>> = qty
+                .iter()
+                .map(|&q| Line {
+                    input: &input,
+                    variant_id: VariantId::from_u128(0),
+                    product_id: ProductId::from_u128(0),
+                    category_id: None,
+                    unit_price: Money::zero(Currency::USD),
+                    compare_at: None,
+                    subtotal: 0,
+                    qty: q,
+                })
+                .collect();
+            let run = Run {
+                cart: &cart,
+                catalog: &catalog,
+                promotions: &promotions,
+                ctx: &ctx,
+                lines: &fake,
+                currency: Currency::USD,
+                subtotal: 0,
+                scratch: Default::default(),
+                by_unit_price: Default::default(),
+            };
+            // Every line, or every other one.
+            let chosen: Vec<u32> = (0..u32::try_from(n).unwrap())
+                .filter(|l| case % 2 == 0 || l % 2 == 0)
+                .collect();
+            let (mut packed, mut wide, mut got) = (Vec::new(), Vec::new(), Vec::new());
+            run.order_by_unit_price(&chosen, &remaining, &mut packed, &mut wide, &mut got);
+            let mut expected: Vec<u32> = (0..u32::try_from(chosen.len()).unwrap()).collect();
+            // r1 / q1 < r2 / q2 exactly, then the earlier position.
+            expected.sort_by(|&a, &b| {
+                let (la, lb) = (chosen[a as usize] as usize, chosen[b as usize] as usize);
+                let ra = u128::from(remaining[la].unsigned_abs()) * u128::from(qty[lb]);
+                let rb = u128::from(remaining[lb].unsigned_abs()) * u128::from(qty[la]);
+                ra.cmp(&rb).then(a.cmp(&b))
+            });
+            assert_eq!(got, expected, "{remaining:?} {qty:?}");
+        }
     }
 }

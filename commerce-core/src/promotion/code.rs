@@ -1,6 +1,7 @@
 //! Discount codes.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -11,9 +12,12 @@ pub struct DiscountCodeError(pub String);
 
 /// A discount code, case-insensitive: stored and compared upper-case, so
 /// `save10`, `Save10` and `SAVE10` are one code. Surrounding spaces are trimmed.
+///
+/// The text is shared: a clone (one per trace entry of a code promotion)
+/// copies a pointer.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
-pub struct DiscountCode(String);
+pub struct DiscountCode(Arc<str>);
 
 impl DiscountCode {
     /// Normalises and checks a code.
@@ -26,7 +30,7 @@ impl DiscountCode {
             && t.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if ok {
-            Ok(DiscountCode(t.to_ascii_uppercase()))
+            Ok(DiscountCode(t.to_ascii_uppercase().into()))
         } else {
             Err(DiscountCodeError(s.chars().take(80).collect()))
         }
