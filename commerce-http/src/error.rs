@@ -338,6 +338,8 @@ impl From<CommerceError> for ApiError {
                 format!("{what} already exists"),
             )
             .with_extra("field", serde_json::json!(what)),
+            E::BelowReserved(b) => s(StatusCode::CONFLICT, "stock_below_reserved", b.to_string())
+                .with_extra("reserved", serde_json::json!(b.reserved)),
             E::CategoryInUse => s(
                 StatusCode::CONFLICT,
                 "conflict",

@@ -24,6 +24,7 @@ pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod demo;
+pub mod dto;
 pub mod error;
 pub mod extract;
 pub mod limits;

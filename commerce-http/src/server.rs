@@ -236,10 +236,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) {
-    let (tx, mut rx) = watch::channel(false);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
         shutdown.await;
-        let _ = tx.send(true);
+        let _ = tx.send(());
     };
     let server = warp::serve(filter)
         .incoming(listener)
@@ -248,7 +248,7 @@ pub async fn serve(
     tokio::pin!(server);
     tokio::select! {
         () = &mut server => {}
-        _ = rx.wait_for(|s| *s) => {
+        Ok(()) = rx => {
             tracing::info!("shutting down: draining requests");
             if tokio::time::timeout(grace, &mut server).await.is_err() {
                 tracing::warn!(?grace, "requests still running after the grace period; stopping");

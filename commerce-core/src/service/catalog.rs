@@ -4,13 +4,14 @@
 use std::collections::BTreeMap;
 
 use super::{Commerce, CommerceError};
-use crate::account::Role;
+use crate::account::{Rating, Role};
+use crate::browse::{ProductListing, ProductQuery};
 use crate::catalog::{Sku, VariantPrice};
 use crate::ids::{CategoryId, CustomerId, ProductId, StoreId, VariantId};
 use crate::inventory::Stock;
 use crate::money::Money;
 use crate::seller::{Category, Product, SellerStore, Variant};
-use crate::storage::{Store, StoreError};
+use crate::storage::{Page, Store, StoreError};
 
 /// Who is asking: an account, and whether it is an admin. Built by the
 /// caller from its session; services check ownership with it.
@@ -68,11 +69,47 @@ pub struct ProductPatch {
     pub images: Option<Vec<String>>,
 }
 
+/// A live product as a shopper sees it: its variants (by SKU, each with its
+/// stock, so availability) and its rating.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProductDetail {
+    /// The product.
+    pub product: Product,
+    /// Its variants, by SKU.
+    pub variants: Vec<Variant>,
+    /// Its reviews' average and count.
+    pub rating: Rating,
+}
+
 fn invalid(field: &'static str, message: impl Into<String>) -> CommerceError {
     CommerceError::Validation {
         field,
         message: message.into(),
     }
+}
+
+/// A slug made from a name, for callers that let users leave it out:
+/// ASCII letters and digits lower-cased, every other run of characters one
+/// `-`, at most 64 bytes, no `-` at either end. Empty when the name has no
+/// ASCII letter or digit (the slug rule then refuses it).
+pub fn slugify(name: &str) -> String {
+    let mut out = String::new();
+    let mut dash = false;
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            if dash && !out.is_empty() {
+                out.push('-');
+            }
+            dash = false;
+            out.push(c.to_ascii_lowercase());
+            if out.len() >= 64 {
+                break;
+            }
+        } else {
+            dash = true;
+        }
+    }
+    out.trim_end_matches('-').to_owned()
 }
 
 fn text(field: &'static str, value: &str, max: usize) -> Result<String, CommerceError> {
@@ -403,11 +440,15 @@ impl<S: Store> Commerce<S> {
         Ok(())
     }
 
-    /// Sets a variant's stock on hand as its store's owner (or an admin).
+    /// Sets a variant's stock on hand as its store's owner (or an admin);
+    /// crossing the low-stock threshold downward tells the owner through the
+    /// outbox, as [`Commerce::set_stock`] does.
     ///
     /// # Errors
-    /// [`CommerceError::NotFound`], [`CommerceError::Forbidden`], and the
-    /// errors of [`Commerce::set_stock`].
+    /// [`CommerceError::NotFound`], [`CommerceError::Forbidden`],
+    /// [`CommerceError::BelowReserved`] (a refusal, not a validation error:
+    /// the same value may be accepted once pending orders end),
+    /// [`CommerceError::Store`].
     pub async fn set_stock_as(
         &self,
         actor: Actor,
@@ -420,6 +461,115 @@ impl<S: Store> Commerce<S> {
             .remove(&variant)
             .ok_or(CommerceError::NotFound("variant"))?;
         self.store_owned_by(actor, record.product.store_id).await?;
-        self.set_stock(variant, on_hand).await
+        let (_, after) = self
+            .store
+            .set_on_hand(
+                variant,
+                on_hand,
+                self.config.low_stock_threshold,
+                self.clock.now(),
+            )
+            .await??;
+        Ok(after)
+    }
+
+    /// A page of seller stores, oldest first.
+    ///
+    /// # Errors
+    /// [`CommerceError::Store`].
+    pub async fn seller_stores(
+        &self,
+        page: u32,
+        per_page: u32,
+    ) -> Result<Page<SellerStore>, CommerceError> {
+        Ok(self.store.seller_stores(page, per_page).await?)
+    }
+
+    /// A seller store.
+    ///
+    /// # Errors
+    /// [`CommerceError::NotFound`].
+    pub async fn seller_store(&self, id: StoreId) -> Result<SellerStore, CommerceError> {
+        self.store
+            .seller_store(id)
+            .await?
+            .ok_or(CommerceError::NotFound("store"))
+    }
+
+    /// Every category (the caller builds the tree from `parent_id`).
+    ///
+    /// # Errors
+    /// [`CommerceError::Store`].
+    pub async fn categories(&self) -> Result<Vec<Category>, CommerceError> {
+        Ok(self.store.categories().await?)
+    }
+
+    /// A page of the catalog, as [`crate::browse`] defines it. A category
+    /// filter naming no category is [`CommerceError::NotFound`], so a typo
+    /// does not look like an empty category.
+    ///
+    /// # Errors
+    /// [`CommerceError::NotFound`] (category), [`CommerceError::Validation`]
+    /// (a price bound in another currency), [`CommerceError::Store`].
+    pub async fn browse(
+        &self,
+        query: &ProductQuery,
+    ) -> Result<Page<ProductListing>, CommerceError> {
+        if let Some(c) = query.category
+            && !self.store.categories().await?.iter().any(|x| x.id == c)
+        {
+            return Err(CommerceError::NotFound("category"));
+        }
+        for (field, bound) in [
+            ("min_price", query.min_price),
+            ("max_price", query.max_price),
+        ] {
+            if bound.is_some_and(|m| m.currency() != self.config.currency) {
+                return Err(invalid(
+                    field,
+                    format!("prices are in {}", self.config.currency),
+                ));
+            }
+        }
+        Ok(self.store.search_products(query).await?)
+    }
+
+    /// A live product with its variants (by SKU) and rating; a withdrawn
+    /// product is not found.
+    ///
+    /// # Errors
+    /// [`CommerceError::NotFound`], [`CommerceError::Store`].
+    pub async fn product_detail(&self, id: ProductId) -> Result<ProductDetail, CommerceError> {
+        let (product, mut variants) = self
+            .store
+            .product(id)
+            .await?
+            .filter(|(p, _)| p.deleted_at.is_none())
+            .ok_or(CommerceError::NotFound("product"))?;
+        variants.sort_by(|a, b| a.sku.as_str().cmp(b.sku.as_str()));
+        let rating = self.store.rating(id).await?;
+        Ok(ProductDetail {
+            product,
+            variants,
+            rating,
+        })
+    }
+}
+
+#[cfg(test)]
+mod slug_tests {
+    use super::*;
+
+    #[test]
+    fn slugs_from_names_pass_the_slug_rule() {
+        assert_eq!(slugify("Home & Garden"), "home-garden");
+        assert_eq!(slugify("  T-Shirts (men's)  "), "t-shirts-men-s");
+        assert_eq!(slugify("Café"), "caf");
+        assert_eq!(slugify("日本"), "");
+        let long = slugify(&"ab ".repeat(100));
+        assert!(long.len() <= 64 && !long.ends_with('-'));
+        for name in ["Home & Garden", "x", "A--B", "-lead"] {
+            assert!(slug("slug", &slugify(name)).is_ok(), "{name}");
+        }
     }
 }

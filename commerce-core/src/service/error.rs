@@ -75,6 +75,9 @@ pub enum CommerceError {
     /// A unique name is taken (`sku`, `store slug`, `category slug`, ...).
     #[error("{0} already exists")]
     Duplicate(&'static str),
+    /// Stock on hand cannot go below the units reserved by pending orders.
+    #[error(transparent)]
+    BelowReserved(#[from] crate::storage::BelowReserved),
     /// The category still has products or subcategories.
     #[error("the category is not empty")]
     CategoryInUse,

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use chrono::Duration;
 
 pub use cart::{CartIssue, CartView};
-pub use catalog::{Actor, NewProduct, NewVariant, ProductPatch};
+pub use catalog::{Actor, NewProduct, NewVariant, ProductDetail, ProductPatch, slugify};
 pub use checkout::CheckoutRequest;
 pub use error::CommerceError;
 

@@ -46,6 +46,12 @@ pub trait ErasedStore: Send + Sync {
     fn put_seller_store(&self, store: SellerStore) -> BoxFuture<'_, Result<(), StoreError>>;
     /// See [`CatalogStore::seller_store`].
     fn seller_store(&self, id: StoreId) -> BoxFuture<'_, Result<Option<SellerStore>, StoreError>>;
+    /// See [`CatalogStore::seller_stores`].
+    fn seller_stores(
+        &self,
+        page: u32,
+        per_page: u32,
+    ) -> BoxFuture<'_, Result<Page<SellerStore>, StoreError>>;
     /// See [`CatalogStore::put_category`].
     fn put_category(&self, category: Category) -> BoxFuture<'_, Result<(), StoreError>>;
     /// See [`CatalogStore::categories`].
@@ -329,6 +335,14 @@ impl<T: Store> ErasedStore for T {
 
     fn seller_store(&self, id: StoreId) -> BoxFuture<'_, Result<Option<SellerStore>, StoreError>> {
         Box::pin(async move { <T as CatalogStore>::seller_store(self, id).await })
+    }
+
+    fn seller_stores(
+        &self,
+        page: u32,
+        per_page: u32,
+    ) -> BoxFuture<'_, Result<Page<SellerStore>, StoreError>> {
+        Box::pin(async move { <T as CatalogStore>::seller_stores(self, page, per_page).await })
     }
 
     fn put_category(&self, category: Category) -> BoxFuture<'_, Result<(), StoreError>> {
@@ -781,6 +795,14 @@ impl CatalogStore for DynStore {
         id: StoreId,
     ) -> impl Future<Output = Result<Option<SellerStore>, StoreError>> + Send {
         self.0.seller_store(id)
+    }
+
+    fn seller_stores(
+        &self,
+        page: u32,
+        per_page: u32,
+    ) -> impl Future<Output = Result<Page<SellerStore>, StoreError>> + Send {
+        self.0.seller_stores(page, per_page)
     }
 
     fn put_category(

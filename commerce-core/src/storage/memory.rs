@@ -786,6 +786,18 @@ impl CatalogStore for InMemoryStore {
         op(self, move |s| s.seller_stores.get(&id).cloned())
     }
 
+    fn seller_stores(
+        &self,
+        page: u32,
+        per_page: u32,
+    ) -> impl Future<Output = Result<Page<SellerStore>, StoreError>> + Send {
+        op(self, move |s| {
+            let mut all: Vec<&SellerStore> = s.seller_stores.values().collect();
+            all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+            paginate(&all, page, per_page)
+        })
+    }
+
     async fn put_category(&self, category: Category) -> Result<(), StoreError> {
         self.with(|s| {
             if s.categories

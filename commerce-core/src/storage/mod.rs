@@ -111,6 +111,13 @@ pub trait CatalogStore: Send + Sync {
         &self,
         id: StoreId,
     ) -> impl Future<Output = Result<Option<SellerStore>, StoreError>> + Send;
+    /// A page of seller stores, oldest first (ties by id), with the total.
+    /// `page` is 1-based (0 reads as 1); `per_page` is clamped to 1..=100.
+    fn seller_stores(
+        &self,
+        page: u32,
+        per_page: u32,
+    ) -> impl Future<Output = Result<Page<SellerStore>, StoreError>> + Send;
     /// Inserts or replaces a category.
     fn put_category(
         &self,

@@ -1526,6 +1526,42 @@ pub async fn seller_stores_need_a_verified_owner<S: Store>(h: &Harness<S>) {
     ));
 }
 
+/// Seller stores are listed oldest first (ties by id), paged, with the total.
+pub async fn seller_stores_are_listed_in_pages<S: Store>(h: &Harness<S>) {
+    let before = expect(h.commerce.store().seller_stores(1, 100).await, "list").total;
+    let owner = expect(
+        h.commerce.register("lister@example.org", None, None).await,
+        "register",
+    )
+    .id;
+    expect(h.commerce.mark_email_verified(owner).await, "verify");
+    let mut made = Vec::new();
+    for slug in ["list-a", "list-b", "list-c"] {
+        made.push(
+            expect(
+                h.commerce.create_seller_store(owner, slug, slug).await,
+                "open",
+            )
+            .id,
+        );
+    }
+    let all = expect(h.commerce.store().seller_stores(1, 100).await, "list");
+    assert_eq!(all.total, before + 3);
+    let mut sorted = all.items.clone();
+    sorted.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+    assert_eq!(all.items, sorted, "oldest first, ties by id");
+    for id in &made {
+        assert!(all.items.iter().any(|s| s.id == *id));
+    }
+    let p1 = expect(h.commerce.store().seller_stores(1, 2).await, "page 1");
+    let p2 = expect(h.commerce.store().seller_stores(2, 2).await, "page 2");
+    assert_eq!((p1.page, p1.per_page, p1.total), (1, 2, all.total));
+    assert_eq!(p1.items, all.items[..2].to_vec());
+    assert_eq!(p2.items.first(), all.items.get(2));
+    let clamped = expect(h.commerce.store().seller_stores(0, 1000).await, "clamped");
+    assert_eq!((clamped.page, clamped.per_page), (1, 100));
+}
+
 /// Categories form a tree: no cycles; only empty ones are deleted.
 pub async fn categories_never_form_cycles<S: Store>(h: &Harness<S>) {
     let clothing = expect(

@@ -343,6 +343,7 @@ macro_rules! conformance_suite {
             wishlist_is_idempotent,
             reviews_are_one_per_person_and_verified_by_paid_orders,
             seller_stores_need_a_verified_owner,
+            seller_stores_are_listed_in_pages,
             categories_never_form_cycles,
             sellers_edit_only_their_own_catalog,
             catalog_browse_filters_sorts_and_pages,

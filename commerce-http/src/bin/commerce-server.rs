@@ -172,8 +172,8 @@ async fn serve(config: Config, clock: Arc<dyn Clock>) -> Result<(), String> {
     state.metrics = Some(telemetry::install_prometheus()?);
     state.limiter = commerce_http::ratelimit::from_config(&config).await?;
 
-    println!("commerce-server listening on http://{addr}");
     println!("API documentation (Swagger UI): http://{addr}/api/docs/");
+    println!("commerce-server listening on http://{addr}");
     tracing::info!(%addr, database = if config.is_sqlite() { "sqlite" } else { "postgres" },
         redis = config.redis_url.is_some(), "listening");
 

@@ -320,6 +320,37 @@ impl<B: Backend> CatalogStore for SqlStore<B> {
         Ok(row.map(StoreRow::into_domain))
     }
 
+    async fn seller_stores(
+        &self,
+        page: u32,
+        per_page: u32,
+    ) -> Result<Page<SellerStore>, StoreError> {
+        let per_page = per_page.clamp(1, 100);
+        let page = page.max(1);
+        let total: Option<(i64,)> =
+            B::read_optional(&self.pool, q!("SELECT COUNT(*) FROM seller_stores"))
+                .await
+                .map_err(backend)?;
+        let offset = i64::from(page - 1) * i64::from(per_page);
+        let rows: Vec<StoreRow> = B::read_all(
+            &self.pool,
+            q!(
+                "SELECT id, owner_id, name, slug, created_at FROM seller_stores \
+                 ORDER BY created_at, id LIMIT $1 OFFSET $2",
+                per_page,
+                offset
+            ),
+        )
+        .await
+        .map_err(backend)?;
+        Ok(Page {
+            items: rows.into_iter().map(StoreRow::into_domain).collect(),
+            page,
+            per_page,
+            total: total.map_or(0, |(n,)| u64::try_from(n).unwrap_or(0)),
+        })
+    }
+
     async fn put_category(&self, category: Category) -> Result<(), StoreError> {
         B::run(
             &self.pool,

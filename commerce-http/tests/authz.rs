@@ -1,0 +1,253 @@
+//! The authorization matrix: every store and catalog route that names an
+//! object, called by anonymous, the object's owner, another customer,
+//! another seller and an admin, with the status each must get. Each cell
+//! runs on fresh objects, so cells never depend on one another. Tokens of
+//! every kind are refused the same way (401 `invalid_token`).
+
+mod common;
+
+use commerce_core::account::Role;
+use commerce_http::auth::jwt::{Claims, TokenKeys};
+use common::{TestServer, User};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Copy)]
+enum Who {
+    Anonymous,
+    Owner,
+    Customer,
+    OtherSeller,
+    Admin,
+}
+
+const WHO: [Who; 5] = [
+    Who::Anonymous,
+    Who::Owner,
+    Who::Customer,
+    Who::OtherSeller,
+    Who::Admin,
+];
+
+struct Cast {
+    owner: User,
+    store: String,
+    customer: User,
+    other: User,
+    admin: User,
+}
+
+impl Cast {
+    fn token(&self, who: Who) -> Option<&str> {
+        match who {
+            Who::Anonymous => None,
+            Who::Owner => Some(&self.owner.token),
+            Who::Customer => Some(&self.customer.token),
+            Who::OtherSeller => Some(&self.other.token),
+            Who::Admin => Some(&self.admin.token),
+        }
+    }
+}
+
+/// (route, expected status for anonymous, owner, customer, other seller, admin)
+const MATRIX: &[(&str, [u16; 5])] = &[
+    ("GET /stores/{id}", [200, 200, 200, 200, 200]),
+    ("GET /products/{id}", [200, 200, 200, 200, 200]),
+    ("GET /products/{id}/reviews", [200, 200, 200, 200, 200]),
+    (
+        "POST /products (into the owner's store)",
+        [401, 201, 403, 403, 201],
+    ),
+    ("PATCH /products/{id}", [401, 200, 403, 403, 200]),
+    ("DELETE /products/{id}", [401, 204, 403, 403, 204]),
+    ("PUT /variants/{id}/stock", [401, 200, 403, 403, 200]),
+    ("POST /products/{id}/reviews", [401, 201, 201, 201, 201]),
+    ("POST /categories", [401, 403, 403, 403, 201]),
+    ("PATCH /categories/{id}", [401, 403, 403, 403, 200]),
+    ("DELETE /categories/{id}", [401, 403, 403, 403, 204]),
+];
+
+async fn cell(s: &TestServer, cast: &Cast, route: &str, who: Who, n: usize) -> u16 {
+    let token = cast.token(who);
+    let sku = format!("AZ-{n}");
+    let product = s
+        .product(&cast.owner, &cast.store, "Matrix", &[(&sku, "5.00", 10)])
+        .await;
+    let pid = product["id"].as_str().unwrap().to_owned();
+    let vid = product["variants"][0]["id"].as_str().unwrap().to_owned();
+    let category = s
+        .call(
+            "POST",
+            "/api/v1/categories",
+            Some(&cast.admin.token),
+            Some(json!({"name": format!("Cat {n}")})),
+        )
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (method, path, body): (&str, String, Option<Value>) = match route {
+        "GET /stores/{id}" => ("GET", format!("/api/v1/stores/{}", cast.store), None),
+        "GET /products/{id}" => ("GET", format!("/api/v1/products/{pid}"), None),
+        "GET /products/{id}/reviews" => ("GET", format!("/api/v1/products/{pid}/reviews"), None),
+        "POST /products (into the owner's store)" => (
+            "POST",
+            "/api/v1/products".into(),
+            Some(json!({"store_id": cast.store, "name": "New",
+                "variants": [{"sku": format!("NEW-{n}"), "price": {"amount": "1.00", "currency": "USD"}, "stock": 1}]})),
+        ),
+        "PATCH /products/{id}" => (
+            "PATCH",
+            format!("/api/v1/products/{pid}"),
+            Some(json!({"name": "Renamed"})),
+        ),
+        "DELETE /products/{id}" => ("DELETE", format!("/api/v1/products/{pid}"), None),
+        "PUT /variants/{id}/stock" => (
+            "PUT",
+            format!("/api/v1/variants/{vid}/stock"),
+            Some(json!({"on_hand": 7})),
+        ),
+        "POST /products/{id}/reviews" => (
+            "POST",
+            format!("/api/v1/products/{pid}/reviews"),
+            Some(json!({"rating": 4, "body": "Fine"})),
+        ),
+        "POST /categories" => (
+            "POST",
+            "/api/v1/categories".into(),
+            Some(json!({"name": format!("New {n}")})),
+        ),
+        "PATCH /categories/{id}" => (
+            "PATCH",
+            format!("/api/v1/categories/{category}"),
+            Some(json!({"name": "Renamed"})),
+        ),
+        "DELETE /categories/{id}" => ("DELETE", format!("/api/v1/categories/{category}"), None),
+        other => panic!("no such row {other}"),
+    };
+    let res = s.call(method, &path, token, body).await;
+    // A refusal changes nothing.
+    if res.status >= 400 {
+        let after = s.get(&format!("/api/v1/products/{pid}")).await;
+        after.expect(200);
+        let after = after.json();
+        assert_eq!(
+            after["name"], "Matrix",
+            "{route} as {who:?} changed the product"
+        );
+        assert_eq!(
+            after["variants"][0]["available"], 10,
+            "{route} as {who:?} changed stock"
+        );
+        assert_eq!(
+            after["rating"]["count"], 0,
+            "{route} as {who:?} posted a review"
+        );
+    }
+    res.status
+}
+
+async fn authorization_matrix(s: &TestServer) {
+    let (owner, store) = s.seller("owner@example.com", "owner-store").await;
+    let (other, _) = s.seller("other@example.com", "other-store").await;
+    let cast = Cast {
+        owner,
+        store,
+        customer: s.user("customer@example.com", true, &[]).await,
+        other,
+        admin: s.admin("admin@example.com").await,
+    };
+    let mut n = 0;
+    let mut wrong = Vec::new();
+    for (route, expected) in MATRIX {
+        for (who, want) in WHO.iter().zip(expected) {
+            n += 1;
+            let got = cell(s, &cast, route, *who, n).await;
+            if got != *want {
+                wrong.push(format!("{route} as {who:?}: {got}, expected {want}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+async fn only_valid_tokens_of_ours_pass(s: &TestServer) {
+    let u = s.user("tok@example.com", true, &[Role::Admin]).await;
+    let now = chrono::Utc::now().timestamp();
+    let claims = |iat: i64, exp: i64| Claims {
+        sub: u.account.id.as_uuid(),
+        roles: vec![Role::Customer, Role::Admin],
+        iat,
+        exp,
+        sid: None,
+    };
+    let other_key = TokenKeys::new(&[9u8; 32], std::time::Duration::from_secs(900)).unwrap();
+    let expired = s
+        .state
+        .tokens
+        .sign(&claims(now - 7200, now - 3600))
+        .unwrap();
+    let foreign = other_key.sign(&claims(now, now + 900)).unwrap();
+    let good = s.state.tokens.sign(&claims(now, now + 900)).unwrap();
+    let parts: Vec<&str> = good.split('.').collect();
+    // The same claims with `alg: none` and no signature.
+    let none_header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"; // {"alg":"none","typ":"JWT"}
+    let alg_none = format!("{none_header}.{}.", parts[1]);
+    // An HS512 header on our signature.
+    let hs512_header = "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9"; // {"alg":"HS512","typ":"JWT"}
+    let hs512 = format!("{hs512_header}.{}.{}", parts[1], parts[2]);
+    // A flipped character in the payload.
+    let mut payload = parts[1].to_owned();
+    let last = payload.pop().unwrap();
+    payload.push(if last == 'A' { 'B' } else { 'A' });
+    let tampered = format!("{}.{payload}.{}", parts[0], parts[2]);
+    let body = json!({"name": "Guarded"});
+    for (what, token) in [
+        ("expired", expired),
+        ("another key", foreign),
+        ("alg none", alg_none),
+        ("HS512 header", hs512),
+        ("tampered claims", tampered),
+        ("garbage", "abc.def".to_owned()),
+    ] {
+        let res = s
+            .call(
+                "POST",
+                "/api/v1/categories",
+                Some(&token),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(res.status, 401, "{what}");
+        assert_eq!(res.code(), "invalid_token", "{what}");
+    }
+    let res = s
+        .raw(
+            "POST",
+            "/api/v1/categories",
+            &[
+                ("authorization", "Basic YWRhOnB3"),
+                ("content-type", "application/json"),
+            ],
+            b"{}".to_vec(),
+        )
+        .await;
+    assert_eq!((res.status, res.code().as_str()), (401, "invalid_token"));
+    let res = s
+        .call("POST", "/api/v1/categories", None, Some(body.clone()))
+        .await;
+    assert_eq!((res.status, res.code().as_str()), (401, "unauthorized"));
+    assert!(
+        s.get("/api/v1/categories")
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    s.call("POST", "/api/v1/categories", Some(&good), Some(body))
+        .await
+        .expect(201);
+}
+
+on_both!(authorization_matrix, only_valid_tokens_of_ours_pass);
