@@ -136,6 +136,10 @@ pub struct Config {
     /// How long shutdown waits for requests and jobs in flight.
     #[arg(long, env = "COMMERCE_SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+
+    /// Accounts and auth: rate limits, proxies, sessions, password hashing.
+    #[command(flatten)]
+    pub auth: crate::auth::settings::AuthConfig,
 }
 
 impl Config {
@@ -191,6 +195,7 @@ impl Config {
             admin_password: None,
             db_connections: 16,
             shutdown_grace: Duration::from_secs(20),
+            auth: crate::auth::settings::AuthConfig::default(),
         }
     }
 
@@ -229,7 +234,7 @@ impl Config {
         if self.access_token_ttl < Duration::from_secs(10) {
             return Err("COMMERCE_ACCESS_TOKEN_TTL must be at least 10s".into());
         }
-        Ok(())
+        self.auth.check(self.is_production())
     }
 }
 

@@ -217,6 +217,40 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::auth::credentials::CredentialError> for ApiError {
+    fn from(e: crate::auth::credentials::CredentialError) -> Self {
+        use crate::auth::credentials::CredentialError as C;
+        match e {
+            C::Validation { field, message } => ApiError::validation(field, message),
+            C::InvalidCredentials => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "the email or password is wrong",
+            ),
+            C::InvalidRefreshToken => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the refresh token is invalid, expired or revoked; sign in again",
+            ),
+            C::InvalidOneTimeToken => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_token",
+                "the token is invalid, used or expired",
+            ),
+            C::OtpInvalid => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "otp_invalid", "the code is wrong")
+            }
+            C::OtpExpired => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "otp_expired",
+                "the code expired or had too many wrong tries; ask for a new one",
+            ),
+            C::Commerce(e) => ApiError::from(e),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
 impl From<CommerceError> for ApiError {
     fn from(e: CommerceError) -> Self {
         use CommerceError as E;

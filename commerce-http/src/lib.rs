@@ -29,6 +29,7 @@ pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod openapi;
+pub mod ratelimit;
 pub mod routes;
 pub mod server;
 pub mod state;

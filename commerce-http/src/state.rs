@@ -10,10 +10,12 @@ use commerce_jobs::AnyQueue;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Notify;
 
+use crate::auth::credentials::Credentials;
 use crate::auth::jwt::TokenKeys;
 use crate::auth::password::Passwords;
 use crate::config::Config;
-use crate::limits::{RateLimiter, Unlimited};
+use crate::limits::RateLimiter;
+use crate::ratelimit::LocalLimiter;
 
 /// The server's shared state; cheap to clone (every field is shared).
 pub struct AppState<S> {
@@ -25,6 +27,8 @@ pub struct AppState<S> {
     pub tokens: Arc<TokenKeys>,
     /// Password hashing (argon2id, bounded).
     pub passwords: Arc<Passwords>,
+    /// The credential rules' keys and lifetimes.
+    pub credentials: Arc<Credentials>,
     /// The job queue (account mails go straight into it).
     pub queue: Arc<AnyQueue>,
     /// Wakes the outbox relay right after a change that announces something.
@@ -42,6 +46,7 @@ impl<S> Clone for AppState<S> {
             config: Arc::clone(&self.config),
             tokens: Arc::clone(&self.tokens),
             passwords: Arc::clone(&self.passwords),
+            credentials: Arc::clone(&self.credentials),
             queue: Arc::clone(&self.queue),
             relay_nudge: self.relay_nudge.clone(),
             limiter: Arc::clone(&self.limiter),
@@ -60,8 +65,9 @@ impl<S> std::fmt::Debug for AppState<S> {
 }
 
 impl<S: Store + 'static> AppState<S> {
-    /// State with no rate limits and no metrics registry; set the fields to
-    /// change that.
+    /// State with the configured rate limits held in this process (set
+    /// `limiter` to share them through Redis), the credential settings of
+    /// the configuration, and no metrics registry.
     pub fn new(
         commerce: Commerce<S>,
         config: Config,
@@ -69,14 +75,17 @@ impl<S: Store + 'static> AppState<S> {
         passwords: Passwords,
         queue: Arc<AnyQueue>,
     ) -> Self {
+        let credentials = Arc::new(crate::auth::settings::credentials(&config));
+        let limiter = Arc::new(LocalLimiter::new(config.auth.rate_limits.clone()));
         AppState {
             commerce,
             config: Arc::new(config),
             tokens: Arc::new(tokens),
             passwords: Arc::new(passwords),
+            credentials,
             queue,
             relay_nudge: None,
-            limiter: Arc::new(Unlimited),
+            limiter,
             metrics: None,
         }
     }

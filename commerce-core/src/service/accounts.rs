@@ -4,6 +4,7 @@ use super::{Commerce, CommerceError};
 use crate::account::{Account, Email, Rating, Review, Role, SavedAddress};
 use crate::address::{Address, AddressInput};
 use crate::ids::{AddressId, CustomerId, ProductId, ReviewId};
+use crate::seller::Product;
 use crate::storage::{AlreadyReviewed, EmailTaken, Page, Store};
 
 fn validation(field: &'static str, message: impl Into<String>) -> CommerceError {
@@ -59,6 +60,36 @@ impl<S: Store> Commerce<S> {
             .account(id)
             .await?
             .ok_or(CommerceError::NotFound("account"))
+    }
+
+    /// The account with this email (compared case-insensitively), if any.
+    ///
+    /// # Errors
+    /// [`CommerceError::Store`].
+    pub async fn account_by_email(&self, email: &Email) -> Result<Option<Account>, CommerceError> {
+        Ok(self.store.account_by_email(email).await?)
+    }
+
+    /// Replaces an account's password hash (a PHC string the credential
+    /// module made; never a password). Sessions are the caller's business.
+    ///
+    /// # Errors
+    /// [`CommerceError::NotFound`], [`CommerceError::Validation`] for an
+    /// empty hash.
+    pub async fn set_password_hash(
+        &self,
+        id: CustomerId,
+        password_hash: String,
+    ) -> Result<Account, CommerceError> {
+        if password_hash.trim().is_empty() {
+            return Err(validation("password_hash", "must not be empty"));
+        }
+        let mut account = self.account(id).await?;
+        account.password_hash = Some(password_hash);
+        self.store
+            .update_account(account)
+            .await?
+            .map_err(|EmailTaken| CommerceError::EmailTaken)
     }
 
     /// Marks an account's email verified (idempotent).
@@ -188,6 +219,50 @@ impl<S: Store> Commerce<S> {
         }
     }
 
+    /// An account's address book, default first, then oldest first.
+    ///
+    /// # Errors
+    /// [`CommerceError::Store`].
+    pub async fn addresses(&self, account: CustomerId) -> Result<Vec<SavedAddress>, CommerceError> {
+        Ok(self.store.addresses(account).await?)
+    }
+
+    /// A page of an account's wishlist, oldest first, with each product as
+    /// it is now (a withdrawn one keeps its place and shows `deleted_at`;
+    /// one gone from the store altogether is left out of the page).
+    ///
+    /// # Errors
+    /// [`CommerceError::Validation`] for page 0 or an empty page size.
+    pub async fn wishlist(
+        &self,
+        account: CustomerId,
+        page: u32,
+        per_page: u32,
+    ) -> Result<Page<Product>, CommerceError> {
+        if page == 0 || per_page == 0 {
+            return Err(validation(
+                "page",
+                "pages start at 1 and hold at least 1 item",
+            ));
+        }
+        let ids = self.store.wishlist(account).await?;
+        let total = u64::try_from(ids.len()).unwrap_or(u64::MAX);
+        let skip = usize::try_from(u64::from(page - 1) * u64::from(per_page)).unwrap_or(usize::MAX);
+        let take = usize::try_from(per_page).unwrap_or(usize::MAX);
+        let mut items = Vec::new();
+        for id in ids.into_iter().skip(skip).take(take) {
+            if let Some((product, _)) = self.store.product(id).await? {
+                items.push(product);
+            }
+        }
+        Ok(Page {
+            items,
+            page,
+            per_page,
+            total,
+        })
+    }
+
     /// Adds a product to the account's wishlist (idempotent).
     ///
     /// # Errors
@@ -275,5 +350,79 @@ impl<S: Store> Commerce<S> {
             self.store.reviews(product, page, per_page).await?,
             self.store.rating(product).await?,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{TimeZone, Utc};
+
+    use crate::account::Email;
+    use crate::clock::FixedClock;
+    use crate::service::{Commerce, CommerceError, Config};
+    use crate::storage::InMemoryStore;
+
+    fn commerce() -> Commerce<InMemoryStore> {
+        let clock = FixedClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
+        Commerce::new(
+            Arc::new(InMemoryStore::new()),
+            Arc::new(clock),
+            Config::default(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_password_hash_is_replaced_and_found_by_email() {
+        let c = commerce();
+        let ada = c
+            .register("Ada@Example.com", None, Some("$argon2id$old".into()))
+            .await
+            .unwrap();
+        let found = c
+            .account_by_email(&Email::parse("ADA@example.com").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(found.map(|a| a.id), Some(ada.id));
+        let changed = c
+            .set_password_hash(ada.id, "$argon2id$new".into())
+            .await
+            .unwrap();
+        assert_eq!(changed.password_hash.as_deref(), Some("$argon2id$new"));
+        assert_eq!(
+            c.account(ada.id).await.unwrap().password_hash.as_deref(),
+            Some("$argon2id$new")
+        );
+        assert!(matches!(
+            c.set_password_hash(ada.id, " ".into()).await,
+            Err(CommerceError::Validation {
+                field: "password_hash",
+                ..
+            })
+        ));
+        assert!(matches!(
+            c.set_password_hash(crate::ids::CustomerId::new(), "$x".into())
+                .await,
+            Err(CommerceError::NotFound(_))
+        ));
+        assert_eq!(
+            c.account(ada.id).await.unwrap().password_hash.as_deref(),
+            Some("$argon2id$new"),
+            "a refused change changes nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_empty_wishlist_pages_and_page_zero_is_refused() {
+        let c = commerce();
+        let ada = c.register("ada@example.com", None, None).await.unwrap();
+        let page = c.wishlist(ada.id, 1, 20).await.unwrap();
+        assert_eq!((page.items.len(), page.total), (0, 0));
+        assert!(matches!(
+            c.wishlist(ada.id, 0, 20).await,
+            Err(CommerceError::Validation { .. })
+        ));
+        assert!(c.addresses(ada.id).await.unwrap().is_empty());
     }
 }

@@ -5,8 +5,12 @@
 //! there but not a valid HS256 token of ours (malformed, another key,
 //! tampered, expired, `alg: none`) is 401 `invalid_token`.
 
+pub mod credentials;
 pub mod jwt;
+pub mod otp;
 pub mod password;
+pub mod secret;
+pub mod settings;
 
 use commerce_core::account::Role;
 use commerce_core::ids::CustomerId;

@@ -3,6 +3,7 @@
 //! queues instead of starving the executor or exhausting memory.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
 use secrecy::{ExposeSecret, SecretString};
@@ -34,6 +35,7 @@ pub enum PasswordError {
 pub struct Passwords {
     params: Params,
     permits: Arc<Semaphore>,
+    verifications: Arc<AtomicU64>,
 }
 
 impl Passwords {
@@ -56,7 +58,15 @@ impl Passwords {
         Passwords {
             params,
             permits: Arc::new(Semaphore::new(concurrent.max(1))),
+            verifications: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// How many hashes were verified since start (a refusal that skipped
+    /// the hash would show here: tests use it to check that every refused
+    /// login costs one verification).
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
     }
 
     fn hasher(params: Params) -> Argon2<'static> {
@@ -117,6 +127,7 @@ impl Passwords {
             .acquire()
             .await
             .map_err(|e| PasswordError::Hasher(e.to_string()))?;
+        self.verifications.fetch_add(1, Ordering::Relaxed);
         tokio::task::spawn_blocking(move || {
             match Self::hasher(params)
                 .verify_password(password.expose_secret().as_bytes(), hash.as_str())

@@ -137,7 +137,9 @@ async fn serve(config: Config, clock: Arc<dyn Clock>) -> Result<(), String> {
         settings.shipping_methods = demo::shipping_methods(config.currency)?;
     }
     let commerce = server::engine(Arc::clone(&store), Arc::clone(&clock), &config, settings);
-    let passwords = Passwords::owasp(std::thread::available_parallelism().map_or(2, usize::from));
+    let passwords = config
+        .auth
+        .passwords(std::thread::available_parallelism().map_or(2, usize::from));
 
     if config.demo_enabled() {
         match demo::seed(&commerce).await {
@@ -168,6 +170,7 @@ async fn serve(config: Config, clock: Arc<dyn Clock>) -> Result<(), String> {
     let mut state = AppState::new(commerce, config.clone(), tokens, passwords, queue);
     state.relay_nudge = Some(background.nudger());
     state.metrics = Some(telemetry::install_prometheus()?);
+    state.limiter = commerce_http::ratelimit::from_config(&config).await?;
 
     println!("API documentation (Swagger UI): http://{addr}/api/docs/");
     println!("commerce-server listening on http://{addr}");

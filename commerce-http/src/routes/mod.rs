@@ -32,11 +32,11 @@ use crate::state::AppState;
 /// A route group: a boxed filter producing a response.
 pub type Route = BoxedFilter<(Response,)>;
 
-/// Every route of the server.
+/// Every route of the server. The ops endpoints answer load balancers and
+/// scrapers unlimited; every other route is behind the general per-address
+/// rate limit ([`crate::ratelimit::per_ip`]).
 pub fn all<S: Store + 'static>(state: AppState<S>) -> Route {
-    ops::routes(state.clone())
-        .or(auth::routes(state.clone()))
-        .unify()
+    let api = auth::routes(state.clone())
         .or(me::routes(state.clone()))
         .unify()
         .or(stores::routes(state.clone()))
@@ -45,7 +45,10 @@ pub fn all<S: Store + 'static>(state: AppState<S>) -> Route {
         .unify()
         .or(products::routes(state.clone()))
         .unify()
-        .or(reviews::routes(state))
+        .or(reviews::routes(state.clone()))
+        .unify();
+    ops::routes(state.clone())
+        .or(crate::ratelimit::per_ip(state).and(api))
         .unify()
         .boxed()
 }
