@@ -1,7 +1,7 @@
 //! The accounts-and-auth part of the configuration: rate limits, the client
 //! address behind proxies, session lifetimes and password hashing. Each is
 //! an environment variable and a flag of the same name, like the rest of
-//! [`Config`](crate::config::Config).
+//! [`Config`].
 
 use std::time::Duration;
 
