@@ -3,17 +3,17 @@
 //! refresh rotation, logout, one-time codes, forgotten, reset and changed
 //! passwords.
 
-mod auth_common;
+mod common;
 
-use auth_common::{Backend, Shop, s};
 use commerce_core::Quantity;
 use commerce_core::cart::{CartOwner, CartToken};
 use commerce_core::storage::CartStore;
+use common::{Db, TestServer, s};
 use serde_json::{Value, json};
 
 const PW: &str = "correct horse battery";
 
-async fn refresh(shop: &Shop, token: &str) -> auth_common::Res {
+async fn refresh(shop: &TestServer, token: &str) -> common::Resp {
     shop.post(
         "/api/v1/auth/refresh",
         None,
@@ -22,8 +22,8 @@ async fn refresh(shop: &Shop, token: &str) -> auth_common::Res {
     .await
 }
 
-async fn register_and_verify(backend: Backend) {
-    let Some(shop) = auth_common::shop(backend).await else {
+async fn register_and_verify(backend: Db) {
+    let Some(shop) = TestServer::quiet(backend, |_| {}).await else {
         return;
     };
     let res = shop
@@ -104,8 +104,8 @@ async fn register_and_verify(backend: Backend) {
 }
 both!(register_and_verify);
 
-async fn login_refresh_logout(backend: Backend) {
-    let Some(shop) = auth_common::shop(backend).await else {
+async fn login_refresh_logout(backend: Db) {
+    let Some(shop) = TestServer::quiet(backend, |_| {}).await else {
         return;
     };
     shop.register("ada@example.com", PW).await;
@@ -134,7 +134,7 @@ async fn login_refresh_logout(backend: Backend) {
     assert_eq!(tokens["expires_in"], 900);
     assert_eq!(tokens["user"]["email"], "ada@example.com");
     let access = s(&tokens, "access_token");
-    let me = shop.get("/api/v1/me", Some(&access)).await;
+    let me = shop.get_as("/api/v1/me", Some(&access)).await;
     assert_eq!(me.status, 200);
     assert_eq!(me.json()["email"], "ada@example.com");
 
@@ -145,7 +145,7 @@ async fn login_refresh_logout(backend: Backend) {
     let second = s(&rotated.json(), "refresh_token");
     assert_ne!(first, second);
     assert_eq!(
-        shop.get("/api/v1/me", Some(&s(&rotated.json(), "access_token")))
+        shop.get_as("/api/v1/me", Some(&s(&rotated.json(), "access_token")))
             .await
             .status,
         200
@@ -192,11 +192,11 @@ async fn login_refresh_logout(backend: Backend) {
 }
 both!(login_refresh_logout);
 
-async fn login_merges_the_guest_cart(backend: Backend) {
-    let Some(shop) = auth_common::shop(backend).await else {
+async fn login_merges_the_guest_cart(backend: Db) {
+    let Some(shop) = TestServer::quiet(backend, |_| {}).await else {
         return;
     };
-    let (_, shirt) = auth_common::seed_product(&shop, 10).await;
+    let (_, shirt) = shop.seed_product(10).await;
     let c = &shop.state.commerce;
     let guest = CartToken::generate();
     c.add_to_cart(
@@ -237,8 +237,8 @@ async fn login_merges_the_guest_cart(backend: Backend) {
 }
 both!(login_merges_the_guest_cart);
 
-async fn one_time_codes(backend: Backend) {
-    let Some(shop) = auth_common::shop(backend).await else {
+async fn one_time_codes(backend: Db) {
+    let Some(shop) = TestServer::quiet(backend, |_| {}).await else {
         return;
     };
     shop.register("ada@example.com", PW).await;
@@ -296,7 +296,7 @@ async fn one_time_codes(backend: Backend) {
         assert_eq!(verify(old).await.refusal(), (401, "otp_invalid".into()));
     }
     // Five minutes.
-    shop.clock.advance(chrono::Duration::minutes(5));
+    shop.advance_clock(chrono::Duration::minutes(5));
     assert_eq!(verify(new).await.refusal(), (401, "otp_expired".into()));
 
     let bad = shop
@@ -318,8 +318,8 @@ async fn one_time_codes(backend: Backend) {
 }
 both!(one_time_codes);
 
-async fn forgotten_and_changed_passwords(backend: Backend) {
-    let Some(shop) = auth_common::shop(backend).await else {
+async fn forgotten_and_changed_passwords(backend: Db) {
+    let Some(shop) = TestServer::quiet(backend, |_| {}).await else {
         return;
     };
     shop.register("ada@example.com", PW).await;
@@ -424,7 +424,7 @@ both!(forgotten_and_changed_passwords);
 /// Representative answers, with ids, times and secrets redacted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshots_of_register_login_and_me() {
-    let Some(shop) = auth_common::shop(Backend::Sqlite).await else {
+    let Some(shop) = TestServer::quiet(Db::Sqlite, |_| {}).await else {
         return;
     };
     let redact = |mut v: Value| {
@@ -445,7 +445,7 @@ async fn snapshots_of_register_login_and_me() {
     let login = shop.login("ada@example.com", PW).await;
     let access = s(&login, "access_token");
     insta::assert_json_snapshot!("login", redact(login));
-    let me = shop.get("/api/v1/me", Some(&access)).await;
+    let me = shop.get_as("/api/v1/me", Some(&access)).await;
     insta::assert_json_snapshot!("me", redact(me.json()));
     let refused = shop
         .post(

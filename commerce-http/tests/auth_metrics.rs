@@ -2,13 +2,13 @@
 //! `commerce_login_failures_total{reason}`. Alone in its test binary, since
 //! the Prometheus recorder is global to the process.
 
-mod auth_common;
+mod common;
 
-use auth_common::{Backend, Shop};
 use commerce_http::ratelimit::{Limits, Quota, bucket};
+use common::{Db, TestServer};
 use serde_json::json;
 
-async fn wrong_login(shop: &Shop, email: &str) -> auth_common::Res {
+async fn wrong_login(shop: &TestServer, email: &str) -> common::Resp {
     shop.post(
         "/api/v1/auth/login",
         None,
@@ -20,19 +20,17 @@ async fn wrong_login(shop: &Shop, email: &str) -> auth_common::Res {
 /// Refused logins are counted in `commerce_login_failures_total`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_failures_are_counted() {
-    let Some(mut parts) = auth_common::parts(Backend::Sqlite, |c| {
+    let Some(shop) = TestServer::quiet(Db::Sqlite, |c| {
         c.auth.rate_limits = Limits::off().with(bucket::LOGIN_ACCOUNT, Quota::per_minute(2));
     })
     .await
     else {
         return;
     };
-    parts.state.metrics = Some(commerce_http::telemetry::install_prometheus().expect("recorder"));
-    let shop = parts.serve().await;
     for _ in 0..3 {
         wrong_login(&shop, "ada@example.com").await;
     }
-    let text = String::from_utf8(shop.get("/metrics", None).await.body).unwrap();
+    let text = String::from_utf8(shop.get_as("/metrics", None).await.body.to_vec()).unwrap();
     let line = |reason: &str| {
         text.lines()
             .find(|l| {

@@ -3,9 +3,9 @@
 //! the authorization matrix of every account route: anonymous, owner,
 //! another customer, admin.
 
-mod auth_common;
+mod common;
 
-use auth_common::{Backend, Shop, s};
+use common::{Db, TestServer, s};
 use serde_json::{Value, json};
 
 fn address(city: &str) -> Value {
@@ -18,12 +18,12 @@ fn address(city: &str) -> Value {
     })
 }
 
-async fn profile(backend: Backend) {
-    let Some(shop) = auth_common::shop(backend).await else {
+async fn profile(backend: Db) {
+    let Some(shop) = TestServer::quiet(backend, |_| {}).await else {
         return;
     };
     let t = shop.customer("ada@example.com").await;
-    let me = shop.get("/api/v1/me", Some(&t)).await;
+    let me = shop.get_as("/api/v1/me", Some(&t)).await;
     assert_eq!(me.status, 200);
     for key in [
         "id",
@@ -61,15 +61,15 @@ async fn profile(backend: Backend) {
     assert_eq!(bad.refusal(), (422, "validation_failed".into()));
     assert_eq!(bad.json()["errors"][0]["field"], "phone");
     assert_eq!(
-        shop.get("/api/v1/me", Some(&t)).await.json()["full_name"],
+        shop.get_as("/api/v1/me", Some(&t)).await.json()["full_name"],
         "Ada L.",
         "a refused patch changes nothing"
     );
 }
 both!(profile);
 
-async fn addresses(backend: Backend) {
-    let Some(shop) = auth_common::shop(backend).await else {
+async fn addresses(backend: Db) {
+    let Some(shop) = TestServer::quiet(backend, |_| {}).await else {
         return;
     };
     let t = shop.customer("ada@example.com").await;
@@ -99,7 +99,7 @@ async fn addresses(backend: Backend) {
             .map(|a| s(a, "city"))
             .collect::<Vec<_>>()
     };
-    let list = shop.get("/api/v1/me/addresses", Some(&t)).await.json();
+    let list = shop.get_as("/api/v1/me/addresses", Some(&t)).await.json();
     assert_eq!(list["total"], 3);
     assert_eq!(defaults(&list), vec!["Rome"], "at most one default");
     assert_eq!(list["items"][0]["city"], "Rome", "default first");
@@ -117,7 +117,7 @@ async fn addresses(backend: Backend) {
     assert_eq!(patched.json()["city"], "Lyon");
     assert_eq!(patched.json()["line2"], "Apt 4");
     assert_eq!(patched.json()["line1"], "12 St James's Square");
-    let list = shop.get("/api/v1/me/addresses", Some(&t)).await.json();
+    let list = shop.get_as("/api/v1/me/addresses", Some(&t)).await.json();
     assert_eq!(defaults(&list), vec!["Lyon"]);
     let cleared = shop
         .patch(
@@ -147,7 +147,7 @@ async fn addresses(backend: Backend) {
     assert_eq!(unknown_field.refusal(), (422, "validation_failed".into()));
 
     let paged = shop
-        .get("/api/v1/me/addresses?page=2&per_page=2", Some(&t))
+        .get_as("/api/v1/me/addresses?page=2&per_page=2", Some(&t))
         .await
         .json();
     assert_eq!(
@@ -165,22 +165,22 @@ async fn addresses(backend: Backend) {
         .await;
     assert_eq!(again.refusal(), (404, "not_found".into()));
     assert_eq!(
-        shop.get("/api/v1/me/addresses", Some(&t)).await.json()["total"],
+        shop.get_as("/api/v1/me/addresses", Some(&t)).await.json()["total"],
         2
     );
 }
 both!(addresses);
 
-async fn wishlist(backend: Backend) {
-    let Some(shop) = auth_common::shop(backend).await else {
+async fn wishlist(backend: Db) {
+    let Some(shop) = TestServer::quiet(backend, |_| {}).await else {
         return;
     };
     let t = shop.customer("ada@example.com").await;
-    let (product, _) = auth_common::seed_product(&shop, 3).await;
+    let (product, _) = shop.seed_product(3).await;
     let path = format!("/api/v1/me/wishlist/{product}");
     assert_eq!(shop.put(&path, Some(&t)).await.status, 204);
     assert_eq!(shop.put(&path, Some(&t)).await.status, 204, "idempotent");
-    let list = shop.get("/api/v1/me/wishlist", Some(&t)).await.json();
+    let list = shop.get_as("/api/v1/me/wishlist", Some(&t)).await.json();
     assert_eq!(list["total"], 1);
     assert_eq!(list["items"][0]["product_id"], product.to_string());
     assert_eq!(list["items"][0]["name"], "Linen shirt");
@@ -199,7 +199,7 @@ async fn wishlist(backend: Backend) {
     assert_eq!(shop.delete(&path, Some(&t)).await.status, 204);
     assert_eq!(shop.delete(&path, Some(&t)).await.status, 204, "idempotent");
     assert_eq!(
-        shop.get("/api/v1/me/wishlist", Some(&t)).await.json()["total"],
+        shop.get_as("/api/v1/me/wishlist", Some(&t)).await.json()["total"],
         0
     );
 }
@@ -208,14 +208,14 @@ both!(wishlist);
 /// Who may call what, for every account route. "Owner" is the account
 /// that owns the address; "other" another customer; the admin is an admin
 /// who does not own it. Another's address answers 404, never 403.
-async fn authorization_matrix(backend: Backend) {
-    let Some(shop) = auth_common::shop(backend).await else {
+async fn authorization_matrix(backend: Db) {
+    let Some(shop) = TestServer::quiet(backend, |_| {}).await else {
         return;
     };
     let owner = shop.customer("owner@example.com").await;
     let other = shop.customer("other@example.com").await;
-    let admin = shop.admin("admin@example.com").await;
-    let (product, _) = auth_common::seed_product(&shop, 3).await;
+    let admin = shop.signed_in_admin("admin@example.com").await;
+    let (product, _) = shop.seed_product(3).await;
     let created = shop
         .post("/api/v1/me/addresses", Some(&owner), &address("London"))
         .await;
@@ -283,7 +283,9 @@ async fn authorization_matrix(backend: Backend) {
         let order = [Who::Anonymous, Who::Other, Who::Admin, Who::Owner];
         for who in order {
             let i = who as usize;
-            let res = shop.call(method, &path, token(who).as_deref(), body).await;
+            let res = shop
+                .call(method, &path, token(who).as_deref(), body.cloned())
+                .await;
             assert_eq!(
                 res.status,
                 expected[i],
@@ -298,8 +300,11 @@ async fn authorization_matrix(backend: Backend) {
 }
 both!(authorization_matrix);
 
-async fn check_owner_list(shop: &Shop, owner: &str) -> Value {
-    let list = shop.get("/api/v1/me/addresses", Some(owner)).await.json();
+async fn check_owner_list(shop: &TestServer, owner: &str) -> Value {
+    let list = shop
+        .get_as("/api/v1/me/addresses", Some(owner))
+        .await
+        .json();
     assert_eq!(list["total"], 0, "deleted by its owner only: {list}");
     list
 }

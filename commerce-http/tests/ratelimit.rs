@@ -2,18 +2,19 @@
 //! a minute meet a 429 with `Retry-After`; limits hold per address too; and
 //! two servers sharing one Redis share every limit.
 
-mod auth_common;
+mod common;
 
 use std::sync::Arc;
 
-use auth_common::{Backend, Shop};
+use commerce_http::config::Config;
 use commerce_http::limits::RateLimiter;
 use commerce_http::ratelimit::{Limits, Quota, RedisLimiter, bucket};
+use common::{Db, Setup, TestServer};
 use serde_json::json;
 
 const PW: &str = "correct horse battery";
 
-async fn wrong_login(shop: &Shop, email: &str) -> auth_common::Res {
+async fn wrong_login(shop: &TestServer, email: &str) -> common::Resp {
     shop.post(
         "/api/v1/auth/login",
         None,
@@ -22,9 +23,9 @@ async fn wrong_login(shop: &Shop, email: &str) -> auth_common::Res {
     .await
 }
 
-async fn forty_wrong_passwords_meet_a_429(backend: Backend) {
+async fn forty_wrong_passwords_meet_a_429(backend: Db) {
     // The default limits: the rule must hold as shipped.
-    let Some(shop) = auth_common::shop(backend).await else {
+    let Some(shop) = TestServer::quiet(backend, |_| {}).await else {
         return;
     };
     shop.register("ada@example.com", PW).await;
@@ -68,7 +69,7 @@ both!(forty_wrong_passwords_meet_a_429);
 /// tell which accounts exist).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_accounts_are_limited_alike() {
-    let Some(shop) = auth_common::shop_with(Backend::Sqlite, |c| {
+    let Some(shop) = TestServer::quiet(Db::Sqlite, |c| {
         c.auth.rate_limits = Limits::off().with(bucket::LOGIN_ACCOUNT, Quota::per_minute(3));
     })
     .await
@@ -93,7 +94,7 @@ async fn unknown_accounts_are_limited_alike() {
 /// not on the ops endpoints).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_address_and_per_account_buckets() {
-    let Some(shop) = auth_common::shop_with(Backend::Sqlite, |c| {
+    let Some(shop) = TestServer::quiet(Db::Sqlite, |c| {
         c.auth.rate_limits = Limits::off()
             .with(bucket::LOGIN_IP, Quota::per_minute(3))
             .with(bucket::OTP_ACCOUNT, Quota::per_minute(2))
@@ -137,7 +138,7 @@ async fn per_address_and_per_account_buckets() {
         assert_eq!(v, vec![202, 202, 429], "{path}");
     }
 
-    let Some(general) = auth_common::shop_with(Backend::Sqlite, |c| {
+    let Some(general) = TestServer::quiet(Db::Sqlite, |c| {
         c.auth.rate_limits = Limits::off().with(bucket::IP, Quota::per_minute(2));
     })
     .await
@@ -146,13 +147,13 @@ async fn per_address_and_per_account_buckets() {
     };
     let mut v = Vec::new();
     for _ in 0..3 {
-        v.push(general.get("/api/v1/me", None).await.status);
+        v.push(general.get_as("/api/v1/me", None).await.status);
     }
     assert_eq!(v, vec![401, 401, 429]);
-    let limited = general.get("/api/v1/me", None).await;
+    let limited = general.get_as("/api/v1/me", None).await;
     assert!(limited.header("retry-after").is_some());
     assert_eq!(
-        general.get("/healthz", None).await.status,
+        general.get_as("/healthz", None).await.status,
         200,
         "ops are not limited"
     );
@@ -163,22 +164,26 @@ async fn per_address_and_per_account_buckets() {
 /// under a per-server limit of 10, yet together they meet the 429.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_share_one_redis() {
-    let Some(url) = auth_common::redis_url().await else {
+    let Some(url) = common::redis_url().await else {
         return;
     };
     let prefix = format!("test:{}", uuid::Uuid::new_v4().simple());
     let limits = Limits::off().with(bucket::LOGIN_ACCOUNT, Quota::per_minute(10));
     let mut shops = Vec::new();
     for _ in 0..2 {
-        let Some(mut parts) = auth_common::parts(Backend::Sqlite, |_| {}).await else {
+        let Some(store) = common::open(Db::Sqlite).await else {
             return;
         };
-        parts.state.limiter = Arc::new(
+        let limiter: Arc<dyn RateLimiter> = Arc::new(
             RedisLimiter::connect(&url, &prefix, limits.clone())
                 .await
                 .expect("redis limiter"),
         );
-        shops.push(parts.serve().await);
+        let setup = Setup {
+            tweak: Some(Box::new(move |state| state.limiter = limiter)),
+            ..Setup::quiet(Config::defaults())
+        };
+        shops.push(TestServer::launch(store, setup).await);
     }
     let mut statuses = Vec::new();
     for i in 0..12 {
@@ -196,7 +201,7 @@ async fn two_servers_share_one_redis() {
 /// and buckets apart; an unlimited bucket passes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_limiter_counts_atomically() {
-    let Some(url) = auth_common::redis_url().await else {
+    let Some(url) = common::redis_url().await else {
         return;
     };
     let prefix = format!("test:{}", uuid::Uuid::new_v4().simple());
@@ -241,7 +246,7 @@ async fn redis_limiter_counts_atomically() {
 /// The limiter reaches Redis through a small TCP relay that the test cuts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_falls_back_to_local_limits() {
-    let Some(url) = auth_common::redis_url().await else {
+    let Some(url) = common::redis_url().await else {
         return;
     };
     let target = url

@@ -2,11 +2,11 @@
 //! PostgreSQL: each is refused with the right status and code, and changes
 //! nothing.
 
-mod auth_common;
+mod common;
 
-use auth_common::{Backend, s};
 use commerce_core::account::Role;
 use commerce_http::auth::jwt::{Claims, TokenKeys};
+use common::{Db, TestServer, s};
 use serde_json::json;
 
 const PW: &str = "correct horse battery";
@@ -26,13 +26,13 @@ fn b64(bytes: &[u8]) -> String {
     out
 }
 
-async fn forged_access_tokens(backend: Backend) {
-    let Some(shop) = auth_common::shop(backend).await else {
+async fn forged_access_tokens(backend: Db) {
+    let Some(shop) = TestServer::quiet(backend, |_| {}).await else {
         return;
     };
     let user = shop.register("ada@example.com", PW).await;
     let good = s(&shop.login("ada@example.com", PW).await, "access_token");
-    assert_eq!(shop.get("/api/v1/me", Some(&good)).await.status, 200);
+    assert_eq!(shop.get_as("/api/v1/me", Some(&good)).await.status, 200);
     let now = chrono::Utc::now().timestamp();
     let sub: uuid::Uuid = s(&user, "id").parse().unwrap();
     let claims = |roles: Vec<Role>, iat: i64, exp: i64| Claims {
@@ -79,23 +79,23 @@ async fn forged_access_tokens(backend: Backend) {
         ("expired", expired),
         ("garbage", "a.b.c".to_owned()),
     ] {
-        let res = shop.get("/api/v1/me", Some(&token)).await;
+        let res = shop.get_as("/api/v1/me", Some(&token)).await;
         assert_eq!(res.refusal(), (401, "invalid_token".into()), "{what}");
     }
-    let basic = auth_common::send(
+    let basic = common::http(
         shop.addr,
         "GET",
         "/api/v1/me",
         &[("Authorization", "Basic YWRhOnB3")],
-        None,
+        Vec::new(),
     )
     .await;
     assert_eq!(basic.refusal(), (401, "invalid_token".into()));
 }
 both!(forged_access_tokens);
 
-async fn spent_refresh_token_and_its_family(backend: Backend) {
-    let Some(shop) = auth_common::shop(backend).await else {
+async fn spent_refresh_token_and_its_family(backend: Db) {
+    let Some(shop) = TestServer::quiet(backend, |_| {}).await else {
         return;
     };
     shop.register("ada@example.com", PW).await;
@@ -139,8 +139,8 @@ async fn spent_refresh_token_and_its_family(backend: Backend) {
 }
 both!(spent_refresh_token_and_its_family);
 
-async fn otp_brute_force(backend: Backend) {
-    let Some(shop) = auth_common::shop(backend).await else {
+async fn otp_brute_force(backend: Db) {
+    let Some(shop) = TestServer::quiet(backend, |_| {}).await else {
         return;
     };
     shop.register("ada@example.com", PW).await;
@@ -180,8 +180,8 @@ async fn otp_brute_force(backend: Backend) {
 }
 both!(otp_brute_force);
 
-async fn reset_token_reuse(backend: Backend) {
-    let Some(shop) = auth_common::shop(backend).await else {
+async fn reset_token_reuse(backend: Db) {
+    let Some(shop) = TestServer::quiet(backend, |_| {}).await else {
         return;
     };
     shop.register("ada@example.com", PW).await;
@@ -230,8 +230,8 @@ async fn reset_token_reuse(backend: Backend) {
 }
 both!(reset_token_reuse);
 
-async fn mass_assignment(backend: Backend) {
-    let Some(shop) = auth_common::shop(backend).await else {
+async fn mass_assignment(backend: Db) {
+    let Some(shop) = TestServer::quiet(backend, |_| {}).await else {
         return;
     };
     for extra in [json!({"roles": ["admin"]}), json!({"email_verified": true})] {
@@ -256,7 +256,7 @@ async fn mass_assignment(backend: Backend) {
         let res = shop.patch("/api/v1/me", Some(&t), &body).await;
         assert_eq!(res.refusal(), (422, "validation_failed".into()), "{body}");
     }
-    let me = shop.get("/api/v1/me", Some(&t)).await.json();
+    let me = shop.get_as("/api/v1/me", Some(&t)).await.json();
     assert_eq!(me["roles"], json!(["customer"]));
     assert_eq!(me["email_verified"], false);
     assert_eq!(me["email"], "eve@example.com");
@@ -264,8 +264,8 @@ async fn mass_assignment(backend: Backend) {
 }
 both!(mass_assignment);
 
-async fn oversized_and_broken_bodies(backend: Backend) {
-    let Some(shop) = auth_common::shop(backend).await else {
+async fn oversized_and_broken_bodies(backend: Db) {
+    let Some(shop) = TestServer::quiet(backend, |_| {}).await else {
         return;
     };
     let json_ct = [("Content-Type", "application/json")];
@@ -273,30 +273,30 @@ async fn oversized_and_broken_bodies(backend: Backend) {
         r#"{{"email":"a@example.com","password":"{}"}}"#,
         "x".repeat(2 * 1024 * 1024)
     );
-    let big = auth_common::send(
+    let big = common::http(
         shop.addr,
         "POST",
         "/api/v1/auth/register",
         &json_ct,
-        Some(huge.as_bytes()),
+        huge.into_bytes(),
     )
     .await;
     assert_eq!(big.refusal(), (413, "payload_too_large".into()));
-    let broken = auth_common::send(
+    let broken = common::http(
         shop.addr,
         "POST",
         "/api/v1/auth/login",
         &json_ct,
-        Some(br#"{"email": "a@example.com", "password": "#),
+        br#"{"email": "a@example.com", "password": "#.to_vec(),
     )
     .await;
     assert_eq!(broken.refusal(), (400, "bad_request".into()));
-    let not_json = auth_common::send(
+    let not_json = common::http(
         shop.addr,
         "POST",
         "/api/v1/auth/login",
         &[("Content-Type", "text/plain")],
-        Some(b"email=a"),
+        b"email=a".to_vec(),
     )
     .await;
     assert_eq!(not_json.status, 415);
@@ -313,8 +313,8 @@ both!(oversized_and_broken_bodies);
 /// Unknown email and wrong password cost alike: each verifies one argon2
 /// hash (the unknown one against a dummy hash made with the same
 /// parameters). Checked by counting verifications, not by timing.
-async fn unknown_email_costs_a_hash_like_a_wrong_password(backend: Backend) {
-    let Some(shop) = auth_common::shop(backend).await else {
+async fn unknown_email_costs_a_hash_like_a_wrong_password(backend: Db) {
+    let Some(shop) = TestServer::quiet(backend, |_| {}).await else {
         return;
     };
     shop.register("ada@example.com", PW).await;

@@ -17,12 +17,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use commerce_core::account::{Account, Role};
-use commerce_core::clock::{Clock, SystemClock};
+use commerce_core::clock::{Clock, FixedClock, SystemClock};
+use commerce_core::ids::{ProductId, VariantId};
 use commerce_core::storage::DynStore;
 use commerce_http::auth::password::Passwords;
 use commerce_http::config::Config;
 use commerce_http::{AppState, server, telemetry};
+use commerce_jobs::handlers::{ACCOUNT_MAIL, AccountMail, AccountMailKind};
 use commerce_jobs::mail::RecordingMailer;
+use commerce_jobs::{AnyQueue, JobQueue};
 use commerce_sqlx::{PgStore, SqliteStore};
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
@@ -169,6 +172,11 @@ impl Resp {
         self.json()["code"].as_str().unwrap_or_default().to_owned()
     }
 
+    /// `(status, code)`, for asserting refusals.
+    pub fn refusal(&self) -> (u16, String) {
+        (self.status, self.code())
+    }
+
     /// Asserts the status, showing the body when it differs.
     #[track_caller]
     pub fn expect(&self, status: u16) -> &Self {
@@ -238,6 +246,50 @@ pub struct User {
     pub token: String,
 }
 
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.signal_shutdown();
+    }
+}
+
+/// A change to a server's state before it is served.
+pub type StateTweak = Box<dyn FnOnce(&mut AppState<DynStore>) + Send>;
+
+/// How a test server is put together, before it starts.
+pub struct Setup {
+    /// The configuration (rate limits, TTLs...).
+    pub config: Config,
+    /// A clock the test moves ([`TestServer::advance_clock`]); `false`: the system clock.
+    pub fixed_clock: bool,
+    /// Run the job worker, the outbox relay and the sweeps. Off, jobs stay
+    /// in the queue, where [`TestServer::mail_to`] reads the account mails.
+    pub background: bool,
+    /// Changes the state before it is served (a shared rate limiter, say).
+    pub tweak: Option<StateTweak>,
+}
+
+impl Setup {
+    /// The default: system clock, background work running.
+    pub fn new(config: Config) -> Setup {
+        Setup {
+            config,
+            fixed_clock: false,
+            background: true,
+            tweak: None,
+        }
+    }
+
+    /// For the account tests: a clock the test moves, and no job worker, so
+    /// the account mails (and the secrets in them) wait in the queue.
+    pub fn quiet(config: Config) -> Setup {
+        Setup {
+            fixed_clock: true,
+            background: false,
+            ..Setup::new(config)
+        }
+    }
+}
+
 /// A running server.
 pub struct TestServer {
     /// Where it listens.
@@ -246,6 +298,9 @@ pub struct TestServer {
     pub state: AppState<DynStore>,
     /// Mails sent by the job worker.
     pub mailer: RecordingMailer,
+    /// The job queue.
+    pub queue: Arc<AnyQueue>,
+    clock: Option<FixedClock>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     background: Option<server::Background>,
@@ -258,10 +313,40 @@ impl TestServer {
         Some(TestServer::start_on(store, Config::defaults()).await)
     }
 
+    /// A [`Setup::quiet`] server on a fresh database, its configuration
+    /// changed by `configure`.
+    pub async fn quiet(db: Db, configure: impl FnOnce(&mut Config)) -> Option<TestServer> {
+        let store = open(db).await?;
+        let mut config = Config::defaults();
+        configure(&mut config);
+        Some(TestServer::launch(store, Setup::quiet(config)).await)
+    }
+
     /// Starts a server on `store` with `config`.
-    pub async fn start_on(store: DynStore, mut config: Config) -> TestServer {
+    pub async fn start_on(store: DynStore, config: Config) -> TestServer {
+        TestServer::launch(store, Setup::new(config)).await
+    }
+
+    /// Starts a server on `store` as `setup` says.
+    pub async fn launch(store: DynStore, setup: Setup) -> TestServer {
+        let Setup {
+            mut config,
+            fixed_clock,
+            background,
+            tweak,
+        } = setup;
         let store = Arc::new(store);
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let fixed = fixed_clock.then(|| {
+            // Whole microseconds, as the databases keep them.
+            let now = chrono::Utc::now();
+            FixedClock::new(
+                chrono::DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now),
+            )
+        });
+        let clock: Arc<dyn Clock> = match &fixed {
+            Some(f) => Arc::new(f.clone()),
+            None => Arc::new(SystemClock),
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .unwrap_or_else(|e| panic!("cannot listen: {e}"));
@@ -275,43 +360,70 @@ impl TestServer {
                 .unwrap_or_else(|e| panic!("{e}")),
         );
         let mailer = RecordingMailer::new();
-        let background = server::Background::start(
-            &commerce,
-            Arc::clone(&store),
-            Arc::clone(&queue),
-            Arc::new(mailer.clone()),
-            server::mail_settings(&config),
-            clock,
-        );
+        let background = background.then(|| {
+            server::Background::start(
+                &commerce,
+                Arc::clone(&store),
+                Arc::clone(&queue),
+                Arc::new(mailer.clone()),
+                server::mail_settings(&config),
+                clock,
+            )
+        });
         let tokens = server::token_keys(&config).unwrap_or_else(|e| panic!("{e}"));
-        let mut state = AppState::new(commerce, config, tokens, Passwords::for_tests(), queue);
-        state.relay_nudge = Some(background.nudger());
+        let mut state = AppState::new(
+            commerce,
+            config,
+            tokens,
+            Passwords::for_tests(),
+            Arc::clone(&queue),
+        );
+        state.relay_nudge = background.as_ref().map(server::Background::nudger);
         state.metrics = Some(telemetry::install_prometheus().unwrap_or_else(|e| panic!("{e}")));
+        if let Some(tweak) = tweak {
+            tweak(&mut state);
+        }
         let (tx, rx) = oneshot::channel::<()>();
         let router = commerce_http::router(state.clone());
+        let grace = state.config.shutdown_grace;
         let task = tokio::spawn(server::serve(
             router,
             listener,
             async {
                 let _ = rx.await;
             },
-            Duration::from_secs(5),
+            grace,
         ));
         TestServer {
             addr,
             state,
             mailer,
+            queue,
+            clock: fixed,
             shutdown: Some(tx),
             task: Some(task),
-            background: Some(background),
+            background,
+        }
+    }
+
+    /// Moves the server's clock (a [`Setup::quiet`] server's).
+    pub fn advance_clock(&self, by: chrono::Duration) {
+        match &self.clock {
+            Some(c) => c.advance(by),
+            None => panic!("this server runs on the system clock"),
+        }
+    }
+
+    /// Signals shutdown (as SIGTERM does) without waiting for it.
+    pub fn signal_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
         }
     }
 
     /// Stops the server and its background work.
     pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        self.signal_shutdown();
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
@@ -517,6 +629,243 @@ impl TestServer {
         }
         panic!("timed out waiting for {what}");
     }
+}
+
+/// The account flows, over HTTP as a client would, and the account mails
+/// read from the queue (a [`Setup::quiet`] server: no worker takes them).
+impl TestServer {
+    /// `GET` with an optional bearer token.
+    pub async fn get_as(&self, path: &str, token: Option<&str>) -> Resp {
+        self.call("GET", path, token, None).await
+    }
+
+    /// `POST` with a JSON body.
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Resp {
+        self.call("POST", path, token, Some(body.clone())).await
+    }
+
+    /// `PATCH` with a JSON body.
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: &Value) -> Resp {
+        self.call("PATCH", path, token, Some(body.clone())).await
+    }
+
+    /// `PUT` without a body.
+    pub async fn put(&self, path: &str, token: Option<&str>) -> Resp {
+        self.call("PUT", path, token, None).await
+    }
+
+    /// `DELETE` without a body.
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Resp {
+        self.call("DELETE", path, token, None).await
+    }
+
+    /// The next account mail to `email` in the queue (waits up to 10 s for
+    /// it: some are enqueued by a task after the answer), acknowledged.
+    pub async fn mail_to(&self, email: &str) -> AccountMail {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let jobs = self
+                .queue
+                .reserve(16, Duration::from_secs(60), Duration::from_millis(200))
+                .await
+                .unwrap_or_else(|e| panic!("reserve: {e}"));
+            let mut found = None;
+            for job in jobs {
+                let lease = job.lease();
+                if job.kind == ACCOUNT_MAIL {
+                    let mail: AccountMail = job
+                        .payload()
+                        .unwrap_or_else(|e| panic!("account mail payload: {e}"));
+                    if found.is_none() && mail.to.as_str() == email.to_lowercase() {
+                        found = Some(mail);
+                        self.queue
+                            .ack(&[lease])
+                            .await
+                            .unwrap_or_else(|e| panic!("ack: {e}"));
+                        continue;
+                    }
+                }
+                // Not the one: back in the queue at once.
+                self.queue
+                    .retry_after(lease, Duration::ZERO, "not this test's mail")
+                    .await
+                    .unwrap_or_else(|e| panic!("release: {e}"));
+            }
+            if let Some(mail) = found {
+                return mail;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no account mail to {email}"
+            );
+        }
+    }
+
+    /// How many jobs wait in the queue.
+    pub async fn queued(&self) -> u64 {
+        self.queue
+            .stats()
+            .await
+            .unwrap_or_else(|e| panic!("stats: {e}"))
+            .ready
+    }
+
+    /// The token of the next verification or reset mail to `email`.
+    pub async fn token_mailed_to(&self, email: &str) -> String {
+        match self.mail_to(email).await.kind {
+            AccountMailKind::Verify { token } | AccountMailKind::Reset { token } => token,
+            other => panic!("expected a token mail, got {other:?}"),
+        }
+    }
+
+    /// The code of the next sign-in mail to `email`.
+    pub async fn code_mailed_to(&self, email: &str) -> String {
+        match self.mail_to(email).await.kind {
+            AccountMailKind::Otp { code } => code,
+            other => panic!("expected a code mail, got {other:?}"),
+        }
+    }
+
+    /// Registers an account (its verification mail is consumed); its profile.
+    pub async fn register(&self, email: &str, password: &str) -> Value {
+        let res = self
+            .post(
+                "/api/v1/auth/register",
+                None,
+                &serde_json::json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(res.status, 201, "register {email}: {:?}", res.body);
+        let _ = self.mail_to(email).await;
+        res.json()["user"].clone()
+    }
+
+    /// Signs in; the token answer.
+    pub async fn login(&self, email: &str, password: &str) -> Value {
+        let res = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                &serde_json::json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(res.status, 200, "login {email}: {:?}", res.body);
+        res.json()
+    }
+
+    /// Registers and signs in; the access token.
+    pub async fn customer(&self, email: &str) -> String {
+        self.register(email, "correct horse battery").await;
+        s(
+            &self.login(email, "correct horse battery").await,
+            "access_token",
+        )
+    }
+
+    /// Makes an account an admin (as `create-admin` does) and signs it in;
+    /// the access token.
+    pub async fn signed_in_admin(&self, email: &str) -> String {
+        let account = commerce_http::admin::ensure_admin(
+            &self.state.commerce,
+            &self.state.passwords,
+            email,
+            secrecy::SecretString::from("admin password 1"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("admin: {e}"));
+        assert!(account.has_role(Role::Admin));
+        s(&self.login(email, "admin password 1").await, "access_token")
+    }
+
+    /// A product with one variant (`stock` units at 25.00 USD) in a new
+    /// seller's store, made through the engine; its product and variant ids.
+    pub async fn seed_product(&self, stock: u32) -> (ProductId, VariantId) {
+        use commerce_core::money::{Currency, Money};
+        use commerce_core::service::{Actor, NewProduct, NewVariant};
+        let c = &self.state.commerce;
+        let n = uuid::Uuid::new_v4().simple().to_string();
+        let seller = c
+            .register(&format!("seller-{n}@example.com"), None, None)
+            .await
+            .unwrap_or_else(|e| panic!("seller: {e}"));
+        c.mark_email_verified(seller.id)
+            .await
+            .unwrap_or_else(|e| panic!("verify seller: {e}"));
+        let store = c
+            .create_seller_store(seller.id, "Seller", &format!("s-{}", &n[..12]))
+            .await
+            .unwrap_or_else(|e| panic!("store: {e}"));
+        let (product, variants) = c
+            .create_product(
+                Actor {
+                    id: seller.id,
+                    admin: false,
+                },
+                NewProduct {
+                    store_id: store.id,
+                    category_id: None,
+                    name: "Linen shirt".into(),
+                    description: "A shirt".into(),
+                    images: vec![],
+                    variants: vec![NewVariant {
+                        sku: format!("SKU-{}", &n[..10]),
+                        attributes: Default::default(),
+                        price: Money::from_minor(2500, Currency::USD),
+                        compare_at: None,
+                        stock,
+                    }],
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("product: {e}"));
+        (product.id, variants[0].id)
+    }
+}
+
+/// A JSON string field.
+pub fn s(v: &Value, key: &str) -> String {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"))
+        .to_owned()
+}
+
+/// `TEST_REDIS_URL`, or `None` (after saying so) when Redis is unreachable;
+/// a failure with `CI=true`.
+pub async fn redis_url() -> Option<String> {
+    let url = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let reachable = match redis::Client::open(url.as_str()) {
+        Ok(c) => tokio::time::timeout(Duration::from_secs(2), c.get_multiplexed_async_connection())
+            .await
+            .is_ok_and(|r| r.is_ok()),
+        Err(_) => false,
+    };
+    if reachable {
+        Some(url)
+    } else if ci() {
+        panic!("CI=true and Redis at {url} is unreachable");
+    } else {
+        eprintln!("SKIPPED: Redis at {url} is unreachable; set TEST_REDIS_URL");
+        None
+    }
+}
+
+/// Runs `async fn $name(db: Db)` on both databases, as two tests (for
+/// scenarios that build their own server).
+#[macro_export]
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::common::Db::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::common::Db::Postgres).await;
+            }
+        }
+    };
 }
 
 /// Insta settings that redact ids and times.
