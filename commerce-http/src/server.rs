@@ -147,6 +147,22 @@ pub fn mailer(config: &Config, from: &str) -> Result<Arc<dyn Mailer>, String> {
     }
 }
 
+/// The periodic sweeps' settings for the engine's: the expiry sweep runs
+/// at least twice per reservation TTL (so an unpaid order outlives its
+/// reservation by at most half of it), never more often than every second,
+/// and at most every 10 s.
+pub fn sweep_config(engine: &commerce_core::service::Config) -> SweepConfig {
+    let defaults = SweepConfig::default();
+    let half_ttl = engine
+        .reservation_ttl
+        .to_std()
+        .map_or(defaults.expire_every, |ttl| ttl / 2);
+    SweepConfig {
+        expire_every: half_ttl.clamp(Duration::from_secs(1), defaults.expire_every),
+        ..defaults
+    }
+}
+
 /// The background work of one server: the job worker, the outbox relay and
 /// the periodic sweeps.
 #[derive(Debug)]
@@ -198,7 +214,7 @@ impl Background {
             }
         });
         let (stop_sweeps, sweeps) = Scheduler::new(lock, clock)
-            .register_all(builtin_tasks(commerce, &SweepConfig::default()))
+            .register_all(builtin_tasks(commerce, &sweep_config(commerce.config())))
             .register(prune)
             .spawn();
         Background {
@@ -282,5 +298,31 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_expiry_sweep_follows_the_reservation_ttl() {
+        let every = |ttl: chrono::Duration| {
+            let engine = commerce_core::service::Config {
+                reservation_ttl: ttl,
+                ..commerce_core::service::Config::default()
+            };
+            sweep_config(&engine).expire_every
+        };
+        assert_eq!(
+            every(chrono::Duration::minutes(15)),
+            Duration::from_secs(10)
+        );
+        assert_eq!(every(chrono::Duration::seconds(4)), Duration::from_secs(2));
+        assert_eq!(every(chrono::Duration::seconds(2)), Duration::from_secs(1));
+        assert_eq!(
+            every(chrono::Duration::milliseconds(100)),
+            Duration::from_secs(1)
+        );
     }
 }

@@ -250,4 +250,216 @@ async fn only_valid_tokens_of_ours_pass(s: &TestServer) {
         .expect(201);
 }
 
-on_both!(authorization_matrix, only_valid_tokens_of_ours_pass);
+/// Checkout, order, payment and back-office routes: (route, expected
+/// status for anonymous, the buyer (the cast's owner, who also owns the
+/// store), another customer, another seller, an admin).
+const ORDER_MATRIX: &[(&str, [u16; 5])] = &[
+    ("POST /checkout", [401, 201, 201, 201, 201]),
+    ("GET /orders", [401, 200, 200, 200, 200]),
+    ("GET /orders/{id}", [401, 200, 404, 404, 200]),
+    ("POST /orders/{id}/cancel", [401, 200, 404, 404, 200]),
+    ("POST /orders/{id}/payments", [401, 201, 404, 404, 403]),
+    ("GET /payments/{id}", [401, 200, 404, 404, 200]),
+    ("GET /stores/{id}/orders", [401, 200, 403, 403, 200]),
+    ("GET /admin/orders", [401, 403, 403, 403, 200]),
+    ("POST /admin/orders/{id}/ship", [401, 403, 403, 403, 200]),
+    ("POST /admin/orders/{id}/deliver", [401, 403, 403, 403, 200]),
+    ("POST /admin/orders/{id}/refund", [401, 403, 403, 403, 200]),
+    ("GET /sandbox/pay/{reference}", [200, 200, 200, 200, 200]),
+    ("GET /payments/sandbox/return", [200, 200, 200, 200, 200]),
+    ("POST /payments/sandbox/webhook", [200, 200, 200, 200, 200]),
+];
+
+async fn order_cell(s: &TestServer, cast: &Cast, route: &str, who: Who, n: usize) -> u16 {
+    use commerce_core::order::OrderStatus;
+    use common::orders::{self as o, account_cart};
+    let token = cast.token(who);
+    let (_, v) = o::Shop {
+        seller: cast.owner.clone(),
+        store: cast.store.clone(),
+    }
+    .variant(s, "Orderable", &format!("OZ-{n}"), "5.00", 10)
+    .await;
+    // The buyer's order, pending with a payment, or paid (and shipped).
+    let order = o::buy(s, &cast.owner, &v, 1).await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    let payment = o::start_payment(s, &cast.owner.token, &id, &o::key())
+        .await
+        .json();
+    let pid = payment["id"].as_str().unwrap().to_owned();
+    let reference = payment["reference"].as_str().unwrap().to_owned();
+    let wants_paid = route.starts_with("POST /admin/orders/");
+    if wants_paid {
+        o::send_webhook(
+            s,
+            &o::event_id(),
+            &reference,
+            o::money(&payment["amount"]),
+            true,
+            chrono::Utc::now(),
+        )
+        .await
+        .expect(200);
+        if route.ends_with("/deliver") {
+            s.state
+                .commerce
+                .ship_order(o::order(s, &id).await.id, None)
+                .await
+                .unwrap();
+        }
+    }
+    let before = o::order(s, &id).await;
+    if route == "POST /checkout" {
+        let buyer = match who {
+            Who::Anonymous => None,
+            Who::Owner => Some(&cast.owner),
+            Who::Customer => Some(&cast.customer),
+            Who::OtherSeller => Some(&cast.other),
+            Who::Admin => Some(&cast.admin),
+        };
+        if let Some(b) = buyer {
+            o::add(s, &account_cart(b), &v, 1).await;
+        }
+    }
+    let k = o::key();
+    let (method, path, body, extra): (&str, String, Option<Value>, Vec<(&str, String)>) =
+        match route {
+            "POST /checkout" => (
+                "POST",
+                "/api/v1/checkout".into(),
+                Some(json!({})),
+                vec![("idempotency-key", k)],
+            ),
+            "GET /orders" => ("GET", "/api/v1/orders".into(), None, vec![]),
+            "GET /orders/{id}" => ("GET", format!("/api/v1/orders/{id}"), None, vec![]),
+            "POST /orders/{id}/cancel" => {
+                ("POST", format!("/api/v1/orders/{id}/cancel"), None, vec![])
+            }
+            "POST /orders/{id}/payments" => (
+                "POST",
+                format!("/api/v1/orders/{id}/payments"),
+                Some(json!({"gateway": "sandbox"})),
+                vec![("idempotency-key", k)],
+            ),
+            "GET /payments/{id}" => ("GET", format!("/api/v1/payments/{pid}"), None, vec![]),
+            "GET /stores/{id}/orders" => (
+                "GET",
+                format!("/api/v1/stores/{}/orders", cast.store),
+                None,
+                vec![],
+            ),
+            "GET /admin/orders" => ("GET", "/api/v1/admin/orders".into(), None, vec![]),
+            "POST /admin/orders/{id}/ship" => (
+                "POST",
+                format!("/api/v1/admin/orders/{id}/ship"),
+                None,
+                vec![],
+            ),
+            "POST /admin/orders/{id}/deliver" => (
+                "POST",
+                format!("/api/v1/admin/orders/{id}/deliver"),
+                None,
+                vec![],
+            ),
+            "POST /admin/orders/{id}/refund" => (
+                "POST",
+                format!("/api/v1/admin/orders/{id}/refund"),
+                None,
+                vec![],
+            ),
+            "GET /sandbox/pay/{reference}" => {
+                ("GET", format!("/sandbox/pay/{reference}"), None, vec![])
+            }
+            "GET /payments/sandbox/return" => (
+                "GET",
+                format!("/api/v1/payments/sandbox/return?reference={reference}"),
+                None,
+                vec![],
+            ),
+            "POST /payments/sandbox/webhook" => {
+                // The gateway's call: no account involved; a signed event whose
+                // amount is wrong, so that it changes no order.
+                let hook = o::signer().webhook(
+                    &o::event_id(),
+                    &reference,
+                    commerce_core::money::Money::from_minor(1, commerce_core::money::Currency::USD),
+                    true,
+                    chrono::Utc::now(),
+                );
+                let sig = hook.headers["sandbox-signature"].clone();
+                let auth = token.map(|t| format!("Bearer {t}"));
+                let mut headers = vec![("sandbox-signature", sig.as_str())];
+                if let Some(a) = &auth {
+                    headers.push(("authorization", a));
+                }
+                let res = s
+                    .raw(
+                        "POST",
+                        "/api/v1/payments/sandbox/webhook",
+                        &headers,
+                        hook.body,
+                    )
+                    .await;
+                assert_eq!(o::order(s, &id).await.status, OrderStatus::PendingPayment);
+                return res.status;
+            }
+            other => panic!("no such row {other}"),
+        };
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut headers: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    if let Some(a) = &auth {
+        headers.push(("authorization", a));
+    }
+    let bytes = match &body {
+        Some(b) => {
+            headers.push(("content-type", "application/json"));
+            serde_json::to_vec(b).unwrap()
+        }
+        None => Vec::new(),
+    };
+    let res = s.raw(method, &path, &headers, bytes).await;
+    // A refusal changes nothing: the order and its payments are as they were.
+    if res.status >= 400 {
+        assert_eq!(
+            o::order(s, &id).await,
+            before,
+            "{route} as {who:?} changed the order"
+        );
+        assert_eq!(
+            s.state.commerce.payments_of(before.id).await.unwrap().len(),
+            1,
+            "{route} as {who:?} started a payment"
+        );
+    }
+    res.status
+}
+
+async fn order_authorization_matrix(s: &TestServer) {
+    let (owner, store) = s.seller("owner@example.com", "owner-store").await;
+    let (other, _) = s.seller("other@example.com", "other-store").await;
+    let cast = Cast {
+        owner,
+        store,
+        customer: s.user("customer@example.com", true, &[]).await,
+        other,
+        admin: s.admin("admin@example.com").await,
+    };
+    let mut n = 0;
+    let mut wrong = Vec::new();
+    for (route, expected) in ORDER_MATRIX {
+        for (who, want) in WHO.iter().zip(expected) {
+            n += 1;
+            let got = order_cell(s, &cast, route, *who, n).await;
+            if got != *want {
+                wrong.push(format!("{route} as {who:?}: {got}, expected {want}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+on_both!(
+    authorization_matrix,
+    only_valid_tokens_of_ours_pass,
+    order_authorization_matrix
+);

@@ -185,6 +185,12 @@ pub trait PaymentGateway: Send + Sync + std::fmt::Debug {
         amount: Money,
         idempotency_key: &'a str,
     ) -> BoxFuture<'a, Result<RefundReceipt, GatewayError>>;
+
+    /// The built-in [`SandboxGateway`], when this is it (its test page
+    /// settles payments through it); `None` for every real gateway.
+    fn as_sandbox(&self) -> Option<&SandboxGateway> {
+        None
+    }
 }
 
 /// Where a payment stands.

@@ -26,7 +26,8 @@ use super::{
 };
 use crate::money::{Currency, Money};
 
-const NAME: &str = "sandbox";
+/// The sandbox's gateway name.
+pub const NAME: &str = "sandbox";
 /// The header carrying the signature (lower-case, as headers are passed in).
 pub const SIGNATURE_HEADER: &str = "sandbox-signature";
 /// How far a webhook's timestamp may be from now, in seconds.
@@ -234,6 +235,10 @@ fn error(message: &str, retryable: bool) -> GatewayError {
 impl PaymentGateway for SandboxGateway {
     fn name(&self) -> &str {
         NAME
+    }
+
+    fn as_sandbox(&self) -> Option<&SandboxGateway> {
+        Some(self)
     }
 
     fn create_payment(

@@ -289,7 +289,7 @@ impl<S: Store> Commerce<S> {
         }
     }
 
-    async fn store_owned_by(
+    pub(super) async fn store_owned_by(
         &self,
         actor: Actor,
         store: StoreId,

@@ -37,13 +37,16 @@ impl CheckoutRequest {
         }
     }
 
-    fn fingerprint(&self) -> Fingerprint {
+    fn fingerprint(&self, shipping_method: Option<&str>) -> Fingerprint {
         let address = self
             .shipping_address
             .as_ref()
             .map(|a| format!("{:?}", a.to_input()))
             .unwrap_or_default();
-        Fingerprint::of(&[self.email.as_bytes(), address.as_bytes()])
+        match shipping_method {
+            None => Fingerprint::of(&[self.email.as_bytes(), address.as_bytes()]),
+            Some(m) => Fingerprint::of(&[self.email.as_bytes(), address.as_bytes(), m.as_bytes()]),
+        }
     }
 }
 
@@ -53,9 +56,12 @@ impl<S: Store> Commerce<S> {
     /// snapshots lines and address, empties the cart, and writes the
     /// `OrderPlaced` event — in one atomic store operation.
     ///
-    /// The same key with the same request returns the first order; with
-    /// another request it is [`CommerceError::IdempotencyKeyReused`]; while the
-    /// first still runs, [`CommerceError::IdempotencyInProgress`].
+    /// The same key with the same request returns the first order, or the
+    /// first refusal when it was final (see [`super::replay`]: a shortage, an
+    /// empty cart, a code refused); with another request it is
+    /// [`CommerceError::IdempotencyKeyReused`]; while the first still runs,
+    /// [`CommerceError::IdempotencyInProgress`]. Retryable failures and
+    /// [`CommerceError::PriceChanged`] free the key for a retry.
     ///
     /// # Errors
     /// [`CommerceError::CartEmpty`], [`CommerceError::InsufficientStock`] (every
@@ -64,10 +70,37 @@ impl<S: Store> Commerce<S> {
     /// checkout reserves nothing and leaves the cart as it was (except that a
     /// price change is acknowledged).
     pub async fn checkout(&self, request: CheckoutRequest) -> Result<Order, CommerceError> {
+        self.checkout_with(request, None).await
+    }
+
+    /// [`Self::checkout`], shipping by `shipping_method` (the code of an
+    /// offered method) instead of the cart's choice. The method is part of
+    /// what the idempotency key guards.
+    ///
+    /// # Errors
+    /// As [`Self::checkout`], and [`CommerceError::Validation`] for a method
+    /// that is not offered.
+    pub async fn checkout_with(
+        &self,
+        request: CheckoutRequest,
+        shipping_method: Option<&str>,
+    ) -> Result<Order, CommerceError> {
         if !request.email.contains('@') || request.email.len() > 254 {
             return Err(CommerceError::Validation {
                 field: "email",
                 message: "a valid email address is required".into(),
+            });
+        }
+        if let Some(code) = shipping_method
+            && !self
+                .config
+                .shipping_methods
+                .iter()
+                .any(|m| m.code() == code)
+        {
+            return Err(CommerceError::Validation {
+                field: "shipping_method",
+                message: format!("no shipping method {code:?} is offered"),
             });
         }
         let scope = request.scope();
@@ -78,15 +111,18 @@ impl<S: Store> Commerce<S> {
             .begin(
                 &scope,
                 key,
-                request.fingerprint(),
+                request.fingerprint(shipping_method),
                 now,
                 now + self.config.idempotency_lock,
             )
             .await?
         {
             Begin::Started => {}
-            Begin::Replay(order_id) => {
-                let id: OrderId = order_id
+            Begin::Replay(stored) => {
+                if let Some(refusal) = super::replay::decode(&stored) {
+                    return Err(refusal);
+                }
+                let id: OrderId = stored
                     .parse()
                     .map_err(|_| CommerceError::NotFound("order"))?;
                 return self
@@ -98,16 +134,23 @@ impl<S: Store> Commerce<S> {
             Begin::InProgress => return Err(CommerceError::IdempotencyInProgress),
             Begin::Mismatch => return Err(CommerceError::IdempotencyKeyReused),
         }
-        let result = self.place(&request, &scope).await;
-        if result.is_err() {
-            // Let a corrected retry run; a failed release only delays it until the lock lapses.
-            let _ = self.store.release(&scope, key).await;
+        let result = self.place(&request, &scope, shipping_method).await;
+        if let Err(e) = &result {
+            super::replay::settle_refused(self.store.as_ref(), &scope, key, e).await;
         }
         result
     }
 
-    async fn place(&self, request: &CheckoutRequest, scope: &str) -> Result<Order, CommerceError> {
-        let cart = self.cart(&request.owner).await?;
+    async fn place(
+        &self,
+        request: &CheckoutRequest,
+        scope: &str,
+        shipping_method: Option<&str>,
+    ) -> Result<Order, CommerceError> {
+        let mut cart = self.cart(&request.owner).await?;
+        if let Some(code) = shipping_method {
+            cart.shipping_method = Some(code.to_owned());
+        }
         if cart.is_empty() {
             return Err(CommerceError::CartEmpty);
         }

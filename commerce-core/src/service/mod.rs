@@ -9,6 +9,7 @@ mod checkout;
 mod error;
 mod orders;
 mod payments;
+mod replay;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

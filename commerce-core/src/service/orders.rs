@@ -1,10 +1,10 @@
 //! Order operations after checkout: cancel, ship, deliver, refund, expire.
 
-use super::{Commerce, CommerceError};
-use crate::ids::OrderId;
+use super::{Actor, Commerce, CommerceError};
+use crate::ids::{OrderId, StoreId};
 use crate::money::Money;
-use crate::order::{InvalidTransition, Order, OrderEvent};
-use crate::storage::{RefundRejection, Store};
+use crate::order::{InvalidTransition, Order, OrderEvent, OrderStatus};
+use crate::storage::{OrderFilter, Page, RefundRejection, Store};
 
 impl<S: Store> Commerce<S> {
     /// An order.
@@ -16,6 +16,50 @@ impl<S: Store> Commerce<S> {
             .order(id)
             .await?
             .ok_or(CommerceError::NotFound("order"))
+    }
+
+    /// Orders matching `filter`, newest first: a 1-based page of at most
+    /// `per_page` (clamped to 1..=100), with the total.
+    ///
+    /// # Errors
+    /// [`CommerceError::Store`].
+    pub async fn orders(
+        &self,
+        filter: OrderFilter,
+        page: u32,
+        per_page: u32,
+    ) -> Result<Page<Order>, CommerceError> {
+        Ok(self
+            .store
+            .orders(filter, page.max(1), per_page.clamp(1, 100))
+            .await?)
+    }
+
+    /// The orders holding lines of `store`, newest first, as its owner (or
+    /// an admin) sees them: every other store's lines are taken out.
+    ///
+    /// # Errors
+    /// [`CommerceError::NotFound`] (no such store), [`CommerceError::Forbidden`]
+    /// (not the store's owner), [`CommerceError::Store`].
+    pub async fn store_orders(
+        &self,
+        actor: Actor,
+        store: StoreId,
+        status: Option<OrderStatus>,
+        page: u32,
+        per_page: u32,
+    ) -> Result<Page<Order>, CommerceError> {
+        self.store_owned_by(actor, store).await?;
+        let filter = OrderFilter {
+            store_id: Some(store),
+            status,
+            customer_id: None,
+        };
+        let mut found = self.orders(filter, page, per_page).await?;
+        for order in &mut found.items {
+            order.lines.retain(|l| l.store_id == store);
+        }
+        Ok(found)
     }
 
     /// Cancels a pending order (stock and usage released, pending payments

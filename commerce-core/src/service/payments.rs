@@ -13,7 +13,9 @@ use crate::storage::{ApplyPayment, PaymentOutcome, Store, UnknownPayment};
 
 impl<S: Store> Commerce<S> {
     /// Starts paying an order through a gateway. Idempotent: the same key for
-    /// the same order and gateway returns the same payment.
+    /// the same order and gateway returns the same payment, even after the
+    /// order was paid, or the same final refusal (an expired order, one not
+    /// awaiting payment).
     ///
     /// # Errors
     /// [`CommerceError::NotFound`] (order or gateway), [`CommerceError::OrderExpired`],
@@ -31,18 +33,6 @@ impl<S: Store> Commerce<S> {
             .order(order_id)
             .await?
             .ok_or(CommerceError::NotFound("order"))?;
-        match order.status {
-            OrderStatus::PendingPayment => {}
-            OrderStatus::Expired => return Err(CommerceError::OrderExpired),
-            from => {
-                return Err(CommerceError::InvalidTransition(
-                    crate::order::InvalidTransition {
-                        from,
-                        event: OrderEvent::Pay,
-                    },
-                ));
-            }
-        }
         let now = self.clock.now();
         let scope = format!("payment:{order_id}");
         let fingerprint = Fingerprint::of(&[gateway.as_bytes()]);
@@ -58,8 +48,13 @@ impl<S: Store> Commerce<S> {
             .await?
         {
             Begin::Started => {}
-            Begin::Replay(id) => {
-                let id: PaymentId = id.parse().map_err(|_| CommerceError::NotFound("payment"))?;
+            Begin::Replay(stored) => {
+                if let Some(refusal) = super::replay::decode(&stored) {
+                    return Err(refusal);
+                }
+                let id: PaymentId = stored
+                    .parse()
+                    .map_err(|_| CommerceError::NotFound("payment"))?;
                 return self
                     .store
                     .payment(id)
@@ -70,6 +65,20 @@ impl<S: Store> Commerce<S> {
             Begin::Mismatch => return Err(CommerceError::IdempotencyKeyReused),
         }
         let result = async {
+            // Checked with the key held, so that a replay after the order
+            // moved on still answers with the payment it started.
+            match order.status {
+                OrderStatus::PendingPayment => {}
+                OrderStatus::Expired => return Err(CommerceError::OrderExpired),
+                from => {
+                    return Err(CommerceError::InvalidTransition(
+                        crate::order::InvalidTransition {
+                            from,
+                            event: OrderEvent::Pay,
+                        },
+                    ));
+                }
+            }
             let payment_id = PaymentId::new();
             let session = gw
                 .create_payment(PaymentRequest {
@@ -118,10 +127,52 @@ impl<S: Store> Commerce<S> {
             Ok::<_, CommerceError>(payment)
         }
         .await;
-        if result.is_err() {
-            let _ = self.store.release(&scope, key).await;
+        if let Err(e) = &result {
+            super::replay::settle_refused(self.store.as_ref(), &scope, key, e).await;
         }
         result
+    }
+
+    /// A payment, with its history.
+    ///
+    /// # Errors
+    /// [`CommerceError::NotFound`].
+    pub async fn payment(&self, id: PaymentId) -> Result<Payment, CommerceError> {
+        self.store
+            .payment(id)
+            .await?
+            .ok_or(CommerceError::NotFound("payment"))
+    }
+
+    /// A payment by its gateway's reference.
+    ///
+    /// # Errors
+    /// [`CommerceError::UnknownPaymentReference`].
+    pub async fn payment_by_reference(
+        &self,
+        gateway: &str,
+        reference: &str,
+    ) -> Result<Payment, CommerceError> {
+        self.store
+            .payment_by_reference(gateway, reference)
+            .await?
+            .ok_or(CommerceError::UnknownPaymentReference)
+    }
+
+    /// An order's payments, oldest first.
+    ///
+    /// # Errors
+    /// [`CommerceError::Store`].
+    pub async fn payments_of(&self, order: OrderId) -> Result<Vec<Payment>, CommerceError> {
+        Ok(self.store.payments_of(order).await?)
+    }
+
+    /// The built-in sandbox gateway, when the engine has it: what its hosted
+    /// test page settles payments with.
+    pub fn sandbox(&self) -> Option<&crate::payment::SandboxGateway> {
+        self.gateways
+            .get(crate::payment::sandbox::NAME)
+            .and_then(|g| g.as_sandbox())
     }
 
     /// Applies a gateway webhook: the signature and timestamp are checked by

@@ -248,20 +248,15 @@ pub async fn price_change_is_reported_then_accepted<S: Store>(h: &Harness<S>) {
         "the cart shows the new price"
     );
     assert!(view.issues.iter().any(|i| matches!(i, CartIssue::PriceChanged { was, now, .. } if *was == usd("20.00") && *now == usd("22.00"))));
-    let first = h
-        .commerce
-        .checkout(Harness::<S>::checkout_request(&owner, None))
-        .await;
+    let request = Harness::<S>::checkout_request(&owner, None);
+    let first = h.commerce.checkout(request.clone()).await;
     assert!(
         matches!(first, Err(CommerceError::PriceChanged)),
         "{first:?}"
     );
-    let order = expect(
-        h.commerce
-            .checkout(Harness::<S>::checkout_request(&owner, None))
-            .await,
-        "second checkout",
-    );
+    // The refusal acknowledged the new prices: the same request, with the
+    // same key, now goes through.
+    let order = expect(h.commerce.checkout(request).await, "second checkout");
     assert_eq!(order.total, usd("22.00"));
 }
 
@@ -513,7 +508,8 @@ pub async fn checkout_is_idempotent<S: Store>(h: &Harness<S>) {
     assert_eq!(h.stock(v).await.reserved, 2, "one reservation");
     assert_eq!(expect(h.store().audit().await, "audit").orders.len(), 1);
 
-    // A refused checkout frees its key for a corrected retry.
+    // A final refusal is the key's answer: the same key replays it even
+    // once the cart could be checked out; a new key runs again.
     let owner2 = guest();
     let retry = Harness::<S>::checkout_request(&owner2, None);
     assert!(matches!(
@@ -521,7 +517,13 @@ pub async fn checkout_is_idempotent<S: Store>(h: &Harness<S>) {
         Err(CommerceError::CartEmpty)
     ));
     expect(h.commerce.add_to_cart(&owner2, v, q(1)).await, "add");
-    expect(h.commerce.checkout(retry).await, "retry with the same key");
+    assert!(matches!(
+        h.commerce.checkout(retry.clone()).await,
+        Err(CommerceError::CartEmpty)
+    ));
+    let mut fresh = retry;
+    fresh.idempotency_key = new_key();
+    expect(h.commerce.checkout(fresh).await, "a new key");
 }
 
 /// A verified success pays the order; reserved stock becomes sold; one event.

@@ -2,6 +2,9 @@
 //! response bodies, with their OpenAPI schemas. Conversions from core types
 //! only rename and select fields; they decide nothing.
 
+pub mod order;
+pub mod payment;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};

@@ -9,10 +9,14 @@
 //! body, so an unknown path is 404, a known path with another method 405,
 //! and a missing token on a known route 401.
 
+pub mod admin_orders;
 pub mod auth;
 pub mod catalog;
+pub mod checkout;
 pub mod me;
 pub mod ops;
+pub mod orders;
+pub mod payments;
 pub mod products;
 pub mod reviews;
 pub mod stores;
@@ -46,6 +50,14 @@ pub fn all<S: Store + 'static>(state: AppState<S>) -> Route {
         .or(products::routes(state.clone()))
         .unify()
         .or(reviews::routes(state.clone()))
+        .unify()
+        .or(checkout::routes(state.clone()))
+        .unify()
+        .or(orders::routes(state.clone()))
+        .unify()
+        .or(payments::routes(state.clone()))
+        .unify()
+        .or(admin_orders::routes(state.clone()))
         .unify();
     ops::routes(state.clone())
         .or(crate::ratelimit::per_ip(state).and(api))
