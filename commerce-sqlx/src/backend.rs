@@ -91,6 +91,10 @@ pub(crate) mod sealed {
         OptTs(Option<DateTime<Utc>>),
         /// A JSON document: TEXT on SQLite, `jsonb` on PostgreSQL.
         Json(Box<RawValue>),
+        /// An array of ids (`uuid[]`): PostgreSQL only, for `unnest` and `ANY`.
+        Uuids(Vec<Uuid>),
+        /// An array of integers (`bigint[]`): PostgreSQL only.
+        I64s(Vec<i64>),
     }
 
     macro_rules! arg_from {
@@ -115,6 +119,8 @@ pub(crate) mod sealed {
         DateTime<Utc> => Ts,
         Option<DateTime<Utc>> => OptTs,
         Box<RawValue> => Json,
+        Vec<Uuid> => Uuids,
+        Vec<i64> => I64s,
     }
 
     impl From<&str> for Arg {
@@ -303,6 +309,11 @@ mod sqlite_impl {
                 Arg::Ts(v) => out.add(v.timestamp_micros()),
                 Arg::OptTs(v) => out.add(v.map(|t| t.timestamp_micros())),
                 Arg::Json(v) => out.add(String::from(Box::<str>::from(v))),
+                Arg::Uuids(_) | Arg::I64s(_) => {
+                    return Err(sqlx::Error::Encode(
+                        "SQLite has no array parameters; this statement is PostgreSQL's".into(),
+                    ));
+                }
             };
             added.map_err(sqlx::Error::Encode)?;
         }
@@ -428,6 +439,8 @@ mod pg_impl {
                 Arg::Ts(v) => out.add(v),
                 Arg::OptTs(v) => out.add(v),
                 Arg::Json(v) => out.add(Json(v)),
+                Arg::Uuids(v) => out.add(v),
+                Arg::I64s(v) => out.add(v),
             };
             added.map_err(sqlx::Error::Encode)?;
         }

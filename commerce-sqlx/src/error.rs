@@ -44,11 +44,6 @@ pub(crate) fn is_unique(e: &sqlx::Error, constraint: Option<&str>) -> bool {
     }
 }
 
-/// `true` for a foreign-key violation.
-pub(crate) fn is_foreign_key(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.kind() == ErrorKind::ForeignKeyViolation)
-}
-
 /// Any other database error as a [`StoreError`]; the message is for logs.
 pub(crate) fn backend(e: sqlx::Error) -> StoreError {
     let retryable = is_conflict(&e)
