@@ -447,21 +447,39 @@ mod pg_impl {
         Ok(out)
     }
 
+    /// How many connections a transaction's `BEGIN` or a read tries when
+    /// they turn out to be dead: one more than the pool holds, since each
+    /// that fails is dropped from it.
+    fn lost_attempts(pool: &PgPool) -> u32 {
+        pool.options().get_max_connections().saturating_add(1)
+    }
+
     impl super::sealed::Driver for Postgres {
         type Pool = PgPool;
         type Tx = Transaction<'static, sqlx::Postgres>;
         const DIALECT: Dialect = Dialect::Postgres;
 
         async fn begin(pool: &PgPool, mode: TxMode) -> Result<Self::Tx, sqlx::Error> {
-            match mode {
-                TxMode::Write => pool.begin().await,
-                TxMode::Ephemeral => {
-                    pool.begin_with("BEGIN; SET LOCAL synchronous_commit TO OFF")
-                        .await
-                }
-                TxMode::Snapshot => {
-                    pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                        .await
+            let mut attempt = 1;
+            loop {
+                let begun = match mode {
+                    TxMode::Write => pool.begin().await,
+                    TxMode::Ephemeral => {
+                        pool.begin_with("BEGIN; SET LOCAL synchronous_commit TO OFF")
+                            .await
+                    }
+                    TxMode::Snapshot => {
+                        pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                            .await
+                    }
+                };
+                match begun {
+                    // A pooled connection that died while idle: nothing
+                    // began, so another connection may simply try.
+                    Err(e) if crate::error::is_lost(&e) && attempt < lost_attempts(pool) => {
+                        attempt += 1;
+                    }
+                    other => return other,
                 }
             }
         }
@@ -492,16 +510,36 @@ mod pg_impl {
                 .await
         }
 
+        // Reads run again on another connection when theirs turns out to
+        // be dead (see `begin`): reading twice is harmless.
         async fn read_all<T: Rowed>(pool: &PgPool, q: Q) -> Result<Vec<T>, sqlx::Error> {
-            sqlx::query_as_with(sql_text(q.sql), arguments(q.args)?)
-                .fetch_all(pool)
-                .await
+            let mut attempt = 1;
+            loop {
+                let read = sqlx::query_as_with(sql_text(q.sql.clone()), arguments(q.args.clone())?)
+                    .fetch_all(pool)
+                    .await;
+                match read {
+                    Err(e) if crate::error::is_lost(&e) && attempt < lost_attempts(pool) => {
+                        attempt += 1;
+                    }
+                    other => return other,
+                }
+            }
         }
 
         async fn read_optional<T: Rowed>(pool: &PgPool, q: Q) -> Result<Option<T>, sqlx::Error> {
-            sqlx::query_as_with(sql_text(q.sql), arguments(q.args)?)
-                .fetch_optional(pool)
-                .await
+            let mut attempt = 1;
+            loop {
+                let read = sqlx::query_as_with(sql_text(q.sql.clone()), arguments(q.args.clone())?)
+                    .fetch_optional(pool)
+                    .await;
+                match read {
+                    Err(e) if crate::error::is_lost(&e) && attempt < lost_attempts(pool) => {
+                        attempt += 1;
+                    }
+                    other => return other,
+                }
+            }
         }
 
         async fn run(pool: &PgPool, q: Q) -> Result<u64, sqlx::Error> {

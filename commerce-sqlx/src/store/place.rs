@@ -96,14 +96,58 @@ struct Locked {
 /// lock order.
 async fn lock<B: Backend>(tx: &mut B::Tx, batch: &[PlaceOrder]) -> Result<Locked, Fail> {
     let mut locked = Locked::default();
-    let carts = sorted_unique(
+    let carts: Vec<Uuid> = sorted_unique(
         batch
             .iter()
             .filter_map(|p| p.cart.map(|(c, _)| c.as_uuid()))
             .collect(),
     );
+    let variants: Vec<Uuid> = sorted_unique(
+        batch
+            .iter()
+            .flat_map(|p| p.order.lines.iter().map(|l| l.variant_id.as_uuid()))
+            .collect(),
+    );
+    if B::DIALECT == Dialect::Postgres && !carts.is_empty() && !variants.is_empty() {
+        // Both in one round trip: the first branch of the `UNION ALL` runs
+        // to its end before the second begins, so carts are locked first.
+        let rows: Vec<(bool, Uuid, i64, i64)> = B::fetch_all(
+            tx,
+            q!(
+                "WITH c AS (SELECT id, version FROM carts WHERE id = ANY($1) \
+                     ORDER BY id FOR NO KEY UPDATE), \
+                 v AS (SELECT id, on_hand, reserved FROM variants WHERE id = ANY($2) \
+                     ORDER BY id FOR NO KEY UPDATE) \
+                 SELECT FALSE, id, version, CAST(0 AS BIGINT) FROM c \
+                 UNION ALL SELECT TRUE, id, on_hand, reserved FROM v",
+                carts,
+                variants
+            ),
+        )
+        .await?;
+        for (is_variant, id, a, b) in rows {
+            if is_variant {
+                locked.stock.insert(id, (a, b));
+            } else {
+                locked.carts.insert(id, a);
+            }
+        }
+    } else {
+        lock_carts_and_variants::<B>(tx, &carts, &variants, &mut locked).await?;
+    }
+    lock_promotions::<B>(tx, batch, &mut locked).await?;
+    Ok(locked)
+}
+
+/// The carts, then the variants, one statement each.
+async fn lock_carts_and_variants<B: Backend>(
+    tx: &mut B::Tx,
+    carts: &[Uuid],
+    variants: &[Uuid],
+    locked: &mut Locked,
+) -> Result<(), Fail> {
     if !carts.is_empty() {
-        let (cond, args) = any_of::<B>("id", 1, &carts);
+        let (cond, args) = any_of::<B>("id", 1, carts);
         let sql = format!(
             "SELECT id, version FROM carts WHERE {cond} ORDER BY id{}",
             for_update::<B>()
@@ -111,14 +155,8 @@ async fn lock<B: Backend>(tx: &mut B::Tx, batch: &[PlaceOrder]) -> Result<Locked
         let rows: Vec<(Uuid, i64)> = B::fetch_all(tx, Q::assembled(sql, args)).await?;
         locked.carts = rows.into_iter().collect();
     }
-    let variants = sorted_unique(
-        batch
-            .iter()
-            .flat_map(|p| p.order.lines.iter().map(|l| l.variant_id.as_uuid()))
-            .collect(),
-    );
     if !variants.is_empty() {
-        let (cond, args) = any_of::<B>("id", 1, &variants);
+        let (cond, args) = any_of::<B>("id", 1, variants);
         let sql = format!(
             "SELECT id, on_hand, reserved FROM variants WHERE {cond} ORDER BY id{}",
             for_update::<B>()
@@ -129,6 +167,15 @@ async fn lock<B: Backend>(tx: &mut B::Tx, batch: &[PlaceOrder]) -> Result<Locked
             .map(|(id, on_hand, reserved)| (id, (on_hand, reserved)))
             .collect();
     }
+    Ok(())
+}
+
+/// The promotions, then the per-customer counters.
+async fn lock_promotions<B: Backend>(
+    tx: &mut B::Tx,
+    batch: &[PlaceOrder],
+    locked: &mut Locked,
+) -> Result<(), Fail> {
     let promotions = sorted_unique(
         batch
             .iter()
@@ -177,7 +224,7 @@ async fn lock<B: Backend>(tx: &mut B::Tx, batch: &[PlaceOrder]) -> Result<Locked
             locked.counters = rows.into_iter().map(|(p, c, n)| ((p, c), n)).collect();
         }
     }
-    Ok(locked)
+    Ok(())
 }
 
 /// An accepted order: where it is in the batch, and the stock it took
