@@ -95,6 +95,14 @@ pub(crate) mod sealed {
         Uuids(Vec<Uuid>),
         /// An array of integers (`bigint[]`): PostgreSQL only.
         I64s(Vec<i64>),
+        /// An array of ids, some missing (`uuid[]`): PostgreSQL only.
+        OptUuids(Vec<Option<Uuid>>),
+        /// An array of texts (`text[]`): PostgreSQL only.
+        Texts(Vec<String>),
+        /// An array of booleans (`boolean[]`): PostgreSQL only.
+        Bools(Vec<bool>),
+        /// An array of times (`timestamptz[]`): PostgreSQL only.
+        Tss(Vec<DateTime<Utc>>),
     }
 
     macro_rules! arg_from {
@@ -121,6 +129,10 @@ pub(crate) mod sealed {
         Box<RawValue> => Json,
         Vec<Uuid> => Uuids,
         Vec<i64> => I64s,
+        Vec<Option<Uuid>> => OptUuids,
+        Vec<String> => Texts,
+        Vec<bool> => Bools,
+        Vec<DateTime<Utc>> => Tss,
     }
 
     impl From<&str> for Arg {
@@ -309,7 +321,12 @@ mod sqlite_impl {
                 Arg::Ts(v) => out.add(v.timestamp_micros()),
                 Arg::OptTs(v) => out.add(v.map(|t| t.timestamp_micros())),
                 Arg::Json(v) => out.add(String::from(Box::<str>::from(v))),
-                Arg::Uuids(_) | Arg::I64s(_) => {
+                Arg::Uuids(_)
+                | Arg::I64s(_)
+                | Arg::OptUuids(_)
+                | Arg::Texts(_)
+                | Arg::Bools(_)
+                | Arg::Tss(_) => {
                     return Err(sqlx::Error::Encode(
                         "SQLite has no array parameters; this statement is PostgreSQL's".into(),
                     ));
@@ -441,6 +458,10 @@ mod pg_impl {
                 Arg::Json(v) => out.add(Json(v)),
                 Arg::Uuids(v) => out.add(v),
                 Arg::I64s(v) => out.add(v),
+                Arg::OptUuids(v) => out.add(v),
+                Arg::Texts(v) => out.add(v),
+                Arg::Bools(v) => out.add(v),
+                Arg::Tss(v) => out.add(v),
             };
             added.map_err(sqlx::Error::Encode)?;
         }

@@ -33,7 +33,7 @@ use uuid::Uuid;
 use super::{Done, Fail, TxResult, emit, low_stock, placeholders};
 use crate::backend::{Arg, Backend, Dialect, Q, q};
 use crate::error::corrupt;
-use crate::rows::{OrderSnapshotRef, count, event_type, json, usage_state_str};
+use crate::rows::{OrderSnapshotRef, count, event_type, usage_state_str};
 
 /// What one `place_order` call gets back.
 pub(crate) type Placed = Result<Order, PlaceRejection>;
@@ -347,18 +347,24 @@ pub(crate) async fn place_batch<B: Backend>(
         return Ok(Done::Rollback(refused));
     }
 
-    // Step 3: the orders, then the counters summed per row.
-    for a in &accepted {
-        let place = &batch[a.index];
-        let mut order = place.order.clone();
-        order.status = OrderStatus::PendingPayment;
-        match B::DIALECT {
-            Dialect::Postgres => write_order_pg::<B>(tx, place, &mut order, a).await?,
-            Dialect::Sqlite => write_order::<B>(tx, place, &mut order, a).await?,
+    // Step 3: the orders, then the counters summed per row. On PostgreSQL,
+    // unless an order must announce low stock before its `OrderPlaced`,
+    // the orders and the stock are one statement.
+    if B::DIALECT == Dialect::Postgres && accepted.iter().all(|a| a.crossed.is_empty()) {
+        let orders = write_batch_pg::<B>(tx, batch, &accepted).await?;
+        for (a, order) in accepted.iter().zip(orders) {
+            results[a.index] = Some(Ok(order));
         }
-        results[a.index] = Some(Ok(order));
+    } else {
+        for a in &accepted {
+            let place = &batch[a.index];
+            let mut order = place.order.clone();
+            order.status = OrderStatus::PendingPayment;
+            write_order::<B>(tx, place, &mut order, a).await?;
+            results[a.index] = Some(Ok(order));
+        }
+        write_stock::<B>(tx, batch, &accepted).await?;
     }
-    write_stock::<B>(tx, batch, &accepted).await?;
     write_promotions::<B>(tx, batch, &accepted).await?;
     let placed = results
         .into_iter()
@@ -383,8 +389,9 @@ async fn events_after_crossing<B: Backend>(
     emit::<B>(tx, EventKind::OrderPlaced { order_id: order.id }, now).await
 }
 
-/// One accepted order, one statement at a time (SQLite: every statement is
-/// a call into the same process).
+/// One accepted order, one statement at a time (SQLite, where every
+/// statement is a call into the same process; and PostgreSQL when an order
+/// of the batch announces low stock).
 async fn write_order<B: Backend>(
     tx: &mut B::Tx,
     place: &PlaceOrder,
@@ -461,126 +468,247 @@ async fn write_order<B: Backend>(
     events_after_crossing::<B>(tx, place, order, a).await
 }
 
-/// One accepted order in one statement (PostgreSQL): the cart, the order,
-/// its lines, reservations and usage records, the idempotency key, and —
-/// unless a low-stock event must come first — its `OrderPlaced` event, as
-/// data-modifying CTEs.
-async fn write_order_pg<B: Backend>(
+/// Every accepted order of the batch in one statement (PostgreSQL), when
+/// none of them crossed a low-stock threshold: the carts emptied, the
+/// orders (numbered in batch order), their lines, reservations and usage
+/// records, the idempotency keys, the `OrderPlaced` events (in batch order)
+/// and the stock, summed per variant — data-modifying CTEs over arrays, one
+/// element per row. The orders, numbered, in `accepted`'s order.
+async fn write_batch_pg<B: Backend>(
     tx: &mut B::Tx,
-    place: &PlaceOrder,
-    order: &mut Order,
-    a: &Accepted,
-) -> Result<(), Fail> {
-    const SQL: &str = "WITH c AS (\
-            UPDATE carts SET lines = '[]', codes = '[]', version = version + 1, updated_at = $14 \
-            WHERE id = $16 AND version = $17 RETURNING 1), \
-        o AS (\
+    batch: &[PlaceOrder],
+    accepted: &[Accepted],
+) -> Result<Vec<Order>, Fail> {
+    const SQL: &str = "WITH o AS (\
             INSERT INTO orders (id, number, customer_id, email, status, currency, \
             subtotal_minor, discount_total_minor, shipping_total_minor, tax_total_minor, \
             total_minor, prices_include_tax, captured_minor, refunded_minor, paid_by, tracking, \
             reservation_expires_at, snapshot, created_at, updated_at) \
-            VALUES ($1, nextval('order_number_seq'), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-            0, 0, NULL, NULL, $12, $13, $14, $15) RETURNING number), \
+            SELECT t.id, nextval('order_number_seq'), t.customer_id, t.email, t.status, \
+            t.currency, t.subtotal, t.discount, t.shipping, t.tax, t.total, t.incl, 0, 0, \
+            NULL, NULL, t.expires, CAST(t.snapshot AS jsonb), t.created, t.updated \
+            FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], \
+            $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], \
+            $11::boolean[], $12::timestamptz[], $13::text[], $14::timestamptz[], \
+            $15::timestamptz[]) WITH ORDINALITY AS t(id, customer_id, email, status, \
+            currency, subtotal, discount, shipping, tax, total, incl, expires, snapshot, \
+            created, updated, ord) \
+            ORDER BY t.ord RETURNING id, number), \
+        c AS (\
+            UPDATE carts SET lines = '[]', codes = '[]', version = carts.version + 1, \
+            updated_at = t.at FROM unnest($16::uuid[], $17::bigint[], $18::timestamptz[]) \
+            AS t(id, version, at) WHERE carts.id = t.id AND carts.version = t.version \
+            RETURNING 1), \
         l AS (\
-            INSERT INTO order_lines (order_id, line_no, variant_id, product_id, store_id, quantity) \
-            SELECT $1, t.line_no, t.variant_id, t.product_id, t.store_id, t.quantity \
-            FROM unnest($18::bigint[], $19::uuid[], $20::uuid[], $21::uuid[], $22::bigint[]) \
-            AS t(line_no, variant_id, product_id, store_id, quantity)), \
+            INSERT INTO order_lines (order_id, line_no, variant_id, product_id, store_id, \
+            quantity) SELECT * FROM unnest($19::uuid[], $20::bigint[], $21::uuid[], \
+            $22::uuid[], $23::uuid[], $24::bigint[])), \
         r AS (\
             INSERT INTO reservations (order_id, variant_id, quantity, expires_at) \
-            SELECT $1, t.variant_id, t.quantity, $12 \
-            FROM unnest($23::uuid[], $24::bigint[]) AS t(variant_id, quantity)), \
+            SELECT * FROM unnest($25::uuid[], $26::uuid[], $27::bigint[], \
+            $28::timestamptz[])), \
         k AS (\
-            UPDATE idempotency_keys SET response = $25 WHERE scope = $26 AND idem_key = $27), \
+            UPDATE idempotency_keys SET response = t.response \
+            FROM unnest($29::text[], $30::text[], $31::text[]) AS t(scope, idem_key, response) \
+            WHERE idempotency_keys.scope = t.scope AND idempotency_keys.idem_key = t.idem_key), \
         u AS (\
             INSERT INTO promotion_usage (promotion_id, order_id, customer_id, state) \
-            SELECT t.id, $1, $2, $28 FROM unnest($29::uuid[]) AS t(id)), \
+            SELECT t.p, t.o, t.c, $32 FROM unnest($33::uuid[], $34::uuid[], $35::uuid[]) \
+            AS t(p, o, c)), \
         e AS (\
             INSERT INTO outbox (id, kind, payload, created_at) \
-            SELECT $30, $31, $32, $14 WHERE $33) \
-        SELECT (SELECT number FROM o), (SELECT COUNT(*) FROM c)";
+            SELECT t.id, t.kind, CAST(t.payload AS jsonb), t.at \
+            FROM unnest($36::uuid[], $37::text[], $38::text[], $39::timestamptz[]) \
+            WITH ORDINALITY AS t(id, kind, payload, at, ord) ORDER BY t.ord), \
+        s AS (\
+            UPDATE variants v SET reserved = v.reserved + t.n \
+            FROM unnest($40::uuid[], $41::bigint[]) AS t(id, n) \
+            WHERE v.id = t.id AND v.on_hand - v.reserved >= t.n RETURNING 1) \
+        SELECT id, number, (SELECT COUNT(*) FROM c), (SELECT COUNT(*) FROM s) FROM o";
 
-    let now = order.created_at;
-    let (mut line_nos, mut line_variants, mut products, mut stores, mut quantities) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (position, line) in order.lines.iter().enumerate() {
-        line_nos.push(i64::try_from(position).map_err(|_| corrupt("line", position))?);
-        line_variants.push(line.variant_id.as_uuid());
-        products.push(line.product_id.as_uuid());
-        stores.push(line.store_id.as_uuid());
-        quantities.push(i64::from(line.quantity.get()));
-    }
-    let mut units = order.units();
-    units.sort_by_key(|(v, _)| *v);
-    let unit_variants: Vec<Uuid> = units.iter().map(|(v, _)| v.as_uuid()).collect();
-    let unit_counts: Vec<i64> = units.iter().map(|&(_, n)| i64::from(n)).collect();
-    let promotions = sorted_unique(
-        order
-            .promotions
-            .iter()
-            .map(|p| p.promotion_id.as_uuid())
-            .collect(),
+    let n = accepted.len();
+    let mut orders: Vec<Order> = Vec::with_capacity(n);
+    let (mut ids, mut customers, mut emails, mut statuses, mut currencies) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
     );
-    let (scope, key) = match &place.idempotency {
-        Some((scope, key)) => (Some(scope.clone()), Some(key.as_str().to_owned())),
-        None => (None, None),
-    };
-    let (cart, version) = match place.cart {
-        Some((cart, version)) => (Some(cart.as_uuid()), Some(to_i64(version, "cart version")?)),
-        None => (None, None),
-    };
-    let placed = EventKind::OrderPlaced { order_id: order.id };
-    let row: Option<(Option<i64>, i64)> = B::fetch_optional(
+    let (mut subtotals, mut discounts, mut shippings, mut taxes, mut totals, mut incl) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut expires, mut snapshots, mut created, mut updated) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut cart_ids, mut cart_versions, mut cart_times) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut l_orders, mut l_nos, mut l_variants, mut l_products, mut l_stores, mut l_qty) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    let (mut r_orders, mut r_variants, mut r_qty, mut r_expires) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut k_scopes, mut k_keys, mut k_responses) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut u_promotions, mut u_orders, mut u_customers) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut e_ids, mut e_kinds, mut e_payloads, mut e_times) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut taken: Vec<(Uuid, i64)> = Vec::new();
+
+    for a in accepted {
+        let place = &batch[a.index];
+        let mut order = place.order.clone();
+        order.status = OrderStatus::PendingPayment;
+        let id = order.id.as_uuid();
+        let customer = order.customer_id.map(|c| c.as_uuid());
+        ids.push(id);
+        customers.push(customer);
+        emails.push(order.email.clone());
+        statuses.push(order.status.as_str().to_owned());
+        currencies.push(order.currency.code().to_owned());
+        subtotals.push(order.subtotal.minor());
+        discounts.push(order.discount_total.minor());
+        shippings.push(order.shipping_total.minor());
+        taxes.push(order.tax_total.minor());
+        totals.push(order.total.minor());
+        incl.push(order.prices_include_tax);
+        expires.push(order.reservation_expires_at);
+        snapshots.push(
+            serde_json::to_string(&OrderSnapshotRef::of(&order))
+                .map_err(|e| Fail::Store(corrupt("order snapshot", e)))?,
+        );
+        created.push(order.created_at);
+        updated.push(order.updated_at);
+        if let Some((cart, version)) = place.cart {
+            cart_ids.push(cart.as_uuid());
+            cart_versions.push(to_i64(version, "cart version")?);
+            cart_times.push(order.created_at);
+        }
+        for (position, line) in order.lines.iter().enumerate() {
+            l_orders.push(id);
+            l_nos.push(i64::try_from(position).map_err(|_| corrupt("line", position))?);
+            l_variants.push(line.variant_id.as_uuid());
+            l_products.push(line.product_id.as_uuid());
+            l_stores.push(line.store_id.as_uuid());
+            l_qty.push(i64::from(line.quantity.get()));
+        }
+        let mut units = order.units();
+        units.sort_by_key(|(v, _)| *v);
+        for (variant, count) in units {
+            r_orders.push(id);
+            r_variants.push(variant.as_uuid());
+            r_qty.push(i64::from(count));
+            r_expires.push(order.reservation_expires_at);
+            match taken.iter_mut().find(|(v, _)| *v == variant.as_uuid()) {
+                Some((_, total)) => *total += i64::from(count),
+                None => taken.push((variant.as_uuid(), i64::from(count))),
+            }
+        }
+        if let Some((scope, key)) = &place.idempotency {
+            k_scopes.push(scope.clone());
+            k_keys.push(key.as_str().to_owned());
+            k_responses.push(order.id.to_string());
+        }
+        let promotions = sorted_unique(
+            order
+                .promotions
+                .iter()
+                .map(|p| p.promotion_id.as_uuid())
+                .collect(),
+        );
+        for promotion in promotions {
+            u_promotions.push(promotion);
+            u_orders.push(id);
+            u_customers.push(customer);
+        }
+        let placed = EventKind::OrderPlaced { order_id: order.id };
+        e_ids.push(commerce_core::ids::EventId::new().as_uuid());
+        e_kinds.push(event_type(&placed).to_owned());
+        e_payloads
+            .push(serde_json::to_string(&placed).map_err(|e| Fail::Store(corrupt("event", e)))?);
+        e_times.push(order.created_at);
+        orders.push(order);
+    }
+    taken.sort();
+    let (s_ids, s_counts): (Vec<Uuid>, Vec<i64>) = taken.into_iter().unzip();
+    let (carts_named, stock_named) = (cart_ids.len(), s_ids.len());
+
+    let rows: Vec<(Uuid, i64, i64, i64)> = B::fetch_all(
         tx,
         q!(
             SQL,
-            order.id.as_uuid(),
-            order.customer_id.map(|c| c.as_uuid()),
-            order.email.as_str(),
-            order.status.as_str(),
-            order.currency.code(),
-            order.subtotal.minor(),
-            order.discount_total.minor(),
-            order.shipping_total.minor(),
-            order.tax_total.minor(),
-            order.total.minor(),
-            order.prices_include_tax,
-            order.reservation_expires_at,
-            json(&OrderSnapshotRef::of(order))?,
-            now,
-            order.updated_at,
-            cart,
-            version,
-            line_nos,
-            line_variants,
-            products,
-            stores,
-            quantities,
-            unit_variants,
-            unit_counts,
-            order.id.to_string(),
-            scope,
-            key,
+            ids,
+            customers,
+            emails,
+            statuses,
+            currencies,
+            subtotals,
+            discounts,
+            shippings,
+            taxes,
+            totals,
+            incl,
+            expires,
+            snapshots,
+            created,
+            updated,
+            cart_ids,
+            cart_versions,
+            cart_times,
+            l_orders,
+            l_nos,
+            l_variants,
+            l_products,
+            l_stores,
+            l_qty,
+            r_orders,
+            r_variants,
+            r_qty,
+            r_expires,
+            k_scopes,
+            k_keys,
+            k_responses,
             usage_state_str(UsageState::Reserved),
-            promotions,
-            commerce_core::ids::EventId::new().as_uuid(),
-            event_type(&placed),
-            json(&placed)?,
-            a.crossed.is_empty()
+            u_promotions,
+            u_orders,
+            u_customers,
+            e_ids,
+            e_kinds,
+            e_payloads,
+            e_times,
+            s_ids,
+            s_counts
         ),
     )
     .await?;
-    let Some((Some(number), emptied)) = row else {
-        return Err(corrupt("order number", "none").into());
-    };
-    if place.cart.is_some() && emptied != 1 {
-        return Err(corrupt("cart", "changed while locked").into());
+    if rows.len() != orders.len() {
+        return Err(corrupt("orders written", rows.len()).into());
     }
-    order.number = u64::try_from(number).map_err(|_| corrupt("order number", number))?;
-    if !a.crossed.is_empty() {
-        events_after_crossing::<B>(tx, place, order, a).await?;
+    for (id, number, carts, stock) in rows {
+        if u64::try_from(carts).ok() != Some(carts_named as u64) {
+            return Err(corrupt("cart", "changed while locked").into());
+        }
+        if u64::try_from(stock).ok() != Some(stock_named as u64) {
+            return Err(corrupt("stock", "changed while locked").into());
+        }
+        let order = orders
+            .iter_mut()
+            .find(|o| o.id.as_uuid() == id)
+            .ok_or_else(|| corrupt("order written", id))?;
+        order.number = u64::try_from(number).map_err(|_| corrupt("order number", number))?;
     }
-    Ok(())
+    Ok(orders)
 }
 
 /// The stock the accepted orders reserved, summed per variant, in variant
