@@ -24,10 +24,14 @@
 //! binds, decodes and begins transactions for each database. Every
 //! operation that changes several rows is one transaction:
 //!
-//! - **Stock** is reserved with a conditional update,
-//!   `UPDATE variants SET reserved = reserved + n WHERE id = $1 AND
-//!   on_hand - reserved >= n`, so no interleaving can oversell; CHECK
-//!   constraints (`on_hand >= 0`, `0 <= reserved <= on_hand`) back it (I1).
+//! - **Stock** is reserved under row locks taken in a global order and by a
+//!   conditional update, `UPDATE variants SET reserved = reserved + n WHERE
+//!   id = $1 AND on_hand - reserved >= n`, so no interleaving can oversell;
+//!   CHECK constraints (`on_hand >= 0`, `0 <= reserved <= on_hand`) back it
+//!   (I1).
+//! - **Group commit**: concurrent `place_order` calls on one store are
+//!   decided one after the other and written in one transaction, one commit
+//!   for many orders; a refused order writes nothing and the others commit.
 //! - **Promotion usage** is counted in `promotions.used` with a CHECK
 //!   `used <= usage_limit`, reserved by a conditional update, and per
 //!   customer by a conditional upsert (I3).

@@ -3,8 +3,8 @@
 //! [`MAX_BATCH`]) into one transaction — one commit, so one WAL flush on
 //! PostgreSQL, for many orders.
 //!
-//! One leader per store (per pool) runs the batches, one after another, in
-//! a task of its own, so a caller that stops waiting (a dropped request)
+//! Up to two leaders per store (one on SQLite) (per pool) run the batches, each
+//! in a task of its own, so a caller that stops waiting (a dropped request)
 //! never cuts a batch short. A call alone is a batch of one: no waiting is
 //! added to gather more.
 //!
@@ -25,13 +25,25 @@ use tokio::sync::oneshot;
 
 use super::place::{Placed, place_batch};
 use super::{Done, Fail, MAX_ATTEMPTS, SqlStore, backoff};
-use crate::backend::{Backend, TxMode};
+use crate::backend::{Backend, Dialect, TxMode};
 use crate::error::{backend, is_conflict};
 
 /// The most orders one transaction takes. PostgreSQL keeps the row locks
 /// of all of them until the commit; a bound keeps that, and the statement
 /// sizes, small.
 pub(crate) const MAX_BATCH: usize = 64;
+
+/// Batches in flight at once per store. On PostgreSQL two let one batch
+/// lock and write while the other waits for its commit's flush; they cannot
+/// deadlock each other, since each takes its locks in the global order.
+/// SQLite has one writer at a time anyway: a second batch would only wait
+/// for the file lock.
+fn max_leaders<B: Backend>() -> usize {
+    match B::DIALECT {
+        Dialect::Postgres => 2,
+        Dialect::Sqlite => 1,
+    }
+}
 
 type Reply = oneshot::Sender<Result<Placed, StoreError>>;
 
@@ -48,7 +60,8 @@ pub(crate) struct Batcher {
 #[derive(Debug, Default)]
 struct State {
     queue: VecDeque<(PlaceOrder, Reply)>,
-    leading: bool,
+    /// Leaders running.
+    leaders: usize,
     /// Sizes of the batches run so far (tests only).
     #[cfg(test)]
     sizes: Vec<usize>,
@@ -64,18 +77,23 @@ impl Batcher {
     }
 
     /// Queues a call; `true` when the caller must start a leader.
-    fn push(&self, place: PlaceOrder, reply: Reply) -> bool {
+    fn push(&self, place: PlaceOrder, reply: Reply, max_leaders: usize) -> bool {
         let mut state = self.state();
         state.queue.push_back((place, reply));
-        !std::mem::replace(&mut state.leading, true)
+        if state.leaders < max_leaders {
+            state.leaders += 1;
+            true
+        } else {
+            false
+        }
     }
 
-    /// The next batch; empty (and no leader any more) when none is waiting.
+    /// The next batch; empty (and one leader fewer) when none is waiting.
     fn next(&self) -> Vec<(PlaceOrder, Reply)> {
         let mut state = self.state();
         let n = state.queue.len().min(MAX_BATCH);
         if n == 0 {
-            state.leading = false;
+            state.leaders -= 1;
         }
         #[cfg(test)]
         if n > 0 {
@@ -98,9 +116,9 @@ impl Batcher {
 }
 
 /// Ends the leader's turn if its task ends other than by finding the queue
-/// empty (a panic, the runtime shutting down): the store must not be left
-/// with a leader that no longer runs. The calls still queued then get an
-/// error (their reply is dropped).
+/// empty (a panic, the runtime shutting down): the store must not count a
+/// leader that no longer runs. When it was the last, the calls still
+/// queued get an error (their reply is dropped).
 struct Leading<'a> {
     batcher: &'a Batcher,
     done: bool,
@@ -110,8 +128,10 @@ impl Drop for Leading<'_> {
     fn drop(&mut self) {
         if !self.done {
             let mut state = self.batcher.state();
-            state.leading = false;
-            state.queue.clear();
+            state.leaders = state.leaders.saturating_sub(1);
+            if state.leaders == 0 {
+                state.queue.clear();
+            }
         }
     }
 }
@@ -135,7 +155,7 @@ impl<B: Backend> SqlStore<B> {
     /// Places an order through the batch queue.
     pub(crate) async fn place(&self, place: PlaceOrder) -> Result<Placed, StoreError> {
         let (reply, outcome) = oneshot::channel();
-        if self.batcher.push(place, reply) {
+        if self.batcher.push(place, reply, max_leaders::<B>()) {
             let store = self.clone();
             tokio::spawn(async move { store.lead().await });
         }

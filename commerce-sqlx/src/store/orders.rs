@@ -1,11 +1,8 @@
-//! Orders: placement (reserve everything or nothing), the lifecycle moves,
-//! expiry and refunds — each one transaction.
+//! Orders: the lifecycle moves, expiry and refunds — each one transaction —
+//! and the order rows placement writes (placement itself: `place.rs`).
 //!
-//! Stock is reserved with one conditional `UPDATE ... WHERE on_hand -
-//! reserved >= n` per variant, so two checkouts can never both take the last
-//! unit, whatever the isolation level; the CHECK constraints on `variants`
-//! back it (I1). Lifecycle moves lock the order row, so two racing moves
-//! cannot both apply.
+//! Lifecycle moves lock the order row, so two racing moves cannot both
+//! apply.
 
 use chrono::{DateTime, Utc};
 use commerce_core::ids::OrderId;
