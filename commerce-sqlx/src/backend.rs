@@ -91,6 +91,18 @@ pub(crate) mod sealed {
         OptTs(Option<DateTime<Utc>>),
         /// A JSON document: TEXT on SQLite, `jsonb` on PostgreSQL.
         Json(Box<RawValue>),
+        /// An array of ids (`uuid[]`): PostgreSQL only, for `unnest` and `ANY`.
+        Uuids(Vec<Uuid>),
+        /// An array of integers (`bigint[]`): PostgreSQL only.
+        I64s(Vec<i64>),
+        /// An array of ids, some missing (`uuid[]`): PostgreSQL only.
+        OptUuids(Vec<Option<Uuid>>),
+        /// An array of texts (`text[]`): PostgreSQL only.
+        Texts(Vec<String>),
+        /// An array of booleans (`boolean[]`): PostgreSQL only.
+        Bools(Vec<bool>),
+        /// An array of times (`timestamptz[]`): PostgreSQL only.
+        Tss(Vec<DateTime<Utc>>),
     }
 
     macro_rules! arg_from {
@@ -115,6 +127,12 @@ pub(crate) mod sealed {
         DateTime<Utc> => Ts,
         Option<DateTime<Utc>> => OptTs,
         Box<RawValue> => Json,
+        Vec<Uuid> => Uuids,
+        Vec<i64> => I64s,
+        Vec<Option<Uuid>> => OptUuids,
+        Vec<String> => Texts,
+        Vec<bool> => Bools,
+        Vec<DateTime<Utc>> => Tss,
     }
 
     impl From<&str> for Arg {
@@ -303,6 +321,16 @@ mod sqlite_impl {
                 Arg::Ts(v) => out.add(v.timestamp_micros()),
                 Arg::OptTs(v) => out.add(v.map(|t| t.timestamp_micros())),
                 Arg::Json(v) => out.add(String::from(Box::<str>::from(v))),
+                Arg::Uuids(_)
+                | Arg::I64s(_)
+                | Arg::OptUuids(_)
+                | Arg::Texts(_)
+                | Arg::Bools(_)
+                | Arg::Tss(_) => {
+                    return Err(sqlx::Error::Encode(
+                        "SQLite has no array parameters; this statement is PostgreSQL's".into(),
+                    ));
+                }
             };
             added.map_err(sqlx::Error::Encode)?;
         }
@@ -428,10 +456,23 @@ mod pg_impl {
                 Arg::Ts(v) => out.add(v),
                 Arg::OptTs(v) => out.add(v),
                 Arg::Json(v) => out.add(Json(v)),
+                Arg::Uuids(v) => out.add(v),
+                Arg::I64s(v) => out.add(v),
+                Arg::OptUuids(v) => out.add(v),
+                Arg::Texts(v) => out.add(v),
+                Arg::Bools(v) => out.add(v),
+                Arg::Tss(v) => out.add(v),
             };
             added.map_err(sqlx::Error::Encode)?;
         }
         Ok(out)
+    }
+
+    /// How many connections a transaction's `BEGIN` or a read tries when
+    /// they turn out to be dead: one more than the pool holds, since each
+    /// that fails is dropped from it.
+    fn lost_attempts(pool: &PgPool) -> u32 {
+        pool.options().get_max_connections().saturating_add(1)
     }
 
     impl super::sealed::Driver for Postgres {
@@ -440,15 +481,26 @@ mod pg_impl {
         const DIALECT: Dialect = Dialect::Postgres;
 
         async fn begin(pool: &PgPool, mode: TxMode) -> Result<Self::Tx, sqlx::Error> {
-            match mode {
-                TxMode::Write => pool.begin().await,
-                TxMode::Ephemeral => {
-                    pool.begin_with("BEGIN; SET LOCAL synchronous_commit TO OFF")
-                        .await
-                }
-                TxMode::Snapshot => {
-                    pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                        .await
+            let mut attempt = 1;
+            loop {
+                let begun = match mode {
+                    TxMode::Write => pool.begin().await,
+                    TxMode::Ephemeral => {
+                        pool.begin_with("BEGIN; SET LOCAL synchronous_commit TO OFF")
+                            .await
+                    }
+                    TxMode::Snapshot => {
+                        pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                            .await
+                    }
+                };
+                match begun {
+                    // A pooled connection that died while idle: nothing
+                    // began, so another connection may simply try.
+                    Err(e) if crate::error::is_lost(&e) && attempt < lost_attempts(pool) => {
+                        attempt += 1;
+                    }
+                    other => return other,
                 }
             }
         }
@@ -479,16 +531,36 @@ mod pg_impl {
                 .await
         }
 
+        // Reads run again on another connection when theirs turns out to
+        // be dead (see `begin`): reading twice is harmless.
         async fn read_all<T: Rowed>(pool: &PgPool, q: Q) -> Result<Vec<T>, sqlx::Error> {
-            sqlx::query_as_with(sql_text(q.sql), arguments(q.args)?)
-                .fetch_all(pool)
-                .await
+            let mut attempt = 1;
+            loop {
+                let read = sqlx::query_as_with(sql_text(q.sql.clone()), arguments(q.args.clone())?)
+                    .fetch_all(pool)
+                    .await;
+                match read {
+                    Err(e) if crate::error::is_lost(&e) && attempt < lost_attempts(pool) => {
+                        attempt += 1;
+                    }
+                    other => return other,
+                }
+            }
         }
 
         async fn read_optional<T: Rowed>(pool: &PgPool, q: Q) -> Result<Option<T>, sqlx::Error> {
-            sqlx::query_as_with(sql_text(q.sql), arguments(q.args)?)
-                .fetch_optional(pool)
-                .await
+            let mut attempt = 1;
+            loop {
+                let read = sqlx::query_as_with(sql_text(q.sql.clone()), arguments(q.args.clone())?)
+                    .fetch_optional(pool)
+                    .await;
+                match read {
+                    Err(e) if crate::error::is_lost(&e) && attempt < lost_attempts(pool) => {
+                        attempt += 1;
+                    }
+                    other => return other,
+                }
+            }
         }
 
         async fn run(pool: &PgPool, q: Q) -> Result<u64, sqlx::Error> {

@@ -44,26 +44,24 @@ pub(crate) fn is_unique(e: &sqlx::Error, constraint: Option<&str>) -> bool {
     }
 }
 
-/// `true` for a foreign-key violation.
-pub(crate) fn is_foreign_key(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.kind() == ErrorKind::ForeignKeyViolation)
+/// `true` when the connection is gone (the server ended the session, or
+/// the link broke): whatever the statement was, its transaction did not
+/// commit through it.
+pub(crate) fn is_lost(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_)
+    ) || matches!(e, sqlx::Error::Database(db)
+        // admin_shutdown, crash_shutdown, cannot_connect_now: the server
+        // ended the session; the transaction was rolled back.
+        if db.code().is_some_and(|c| matches!(c.as_ref(), "57P01" | "57P02" | "57P03")))
 }
 
 /// Any other database error as a [`StoreError`]; the message is for logs.
 pub(crate) fn backend(e: sqlx::Error) -> StoreError {
     let retryable = is_conflict(&e)
-        || matches!(
-            e,
-            sqlx::Error::Io(_)
-                | sqlx::Error::PoolTimedOut
-                | sqlx::Error::Tls(_)
-                | sqlx::Error::Protocol(_)
-                | sqlx::Error::WorkerCrashed
-        )
-        || matches!(&e, sqlx::Error::Database(db)
-            // admin_shutdown, crash_shutdown, cannot_connect_now: the server
-            // ended the session; the transaction was rolled back.
-            if db.code().is_some_and(|c| matches!(c.as_ref(), "57P01" | "57P02" | "57P03")));
+        || is_lost(&e)
+        || matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed);
     StoreError::Backend {
         message: e.to_string(),
         retryable,

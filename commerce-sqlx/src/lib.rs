@@ -24,10 +24,14 @@
 //! binds, decodes and begins transactions for each database. Every
 //! operation that changes several rows is one transaction:
 //!
-//! - **Stock** is reserved with a conditional update,
-//!   `UPDATE variants SET reserved = reserved + n WHERE id = $1 AND
-//!   on_hand - reserved >= n`, so no interleaving can oversell; CHECK
-//!   constraints (`on_hand >= 0`, `0 <= reserved <= on_hand`) back it (I1).
+//! - **Stock** is reserved under row locks taken in a global order and by a
+//!   conditional update, `UPDATE variants SET reserved = reserved + n WHERE
+//!   id = $1 AND on_hand - reserved >= n`, so no interleaving can oversell;
+//!   CHECK constraints (`on_hand >= 0`, `0 <= reserved <= on_hand`) back it
+//!   (I1).
+//! - **Group commit**: concurrent `place_order` calls on one store are
+//!   decided one after the other and written in one transaction, one commit
+//!   for many orders; a refused order writes nothing and the others commit.
 //! - **Promotion usage** is counted in `promotions.used` with a CHECK
 //!   `used <= usage_limit`, reserved by a conditional update, and per
 //!   customer by a conditional upsert (I3).
@@ -133,8 +137,10 @@ pub mod sqlite {
             options: SqliteConnectOptions,
             connections: u32,
         ) -> Result<Self, sqlx::Error> {
+            // No ping before lending a connection: a file does not hang up.
             let pool = SqlitePoolOptions::new()
                 .max_connections(connections.max(1))
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await?;
             MIGRATOR.run(&pool).await?;
@@ -169,6 +175,13 @@ pub mod postgres {
 
         /// Connects with these options and migrates.
         ///
+        /// The pool does not ping a connection before lending it (a round
+        /// trip per operation saved); sqlx still pings each one when it is
+        /// given back, and drops it if that fails. A connection that dies
+        /// while idle in the pool (a server restart) is found by the next
+        /// operation: a read or a transaction's `BEGIN` then runs again on
+        /// another connection; anything else fails with a retryable error.
+        ///
         /// # Errors
         /// The database cannot be reached or migrated.
         pub async fn connect_with(
@@ -177,6 +190,7 @@ pub mod postgres {
         ) -> Result<Self, sqlx::Error> {
             let pool = PgPoolOptions::new()
                 .max_connections(connections.max(1))
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await?;
             MIGRATOR.run(&pool).await?;

@@ -155,6 +155,81 @@ async fn checkout_storm_survives_terminated_backends() {
 
 /// The child side of the SQLite test: writes until killed. Runs only when
 /// the parent test starts it with `COMMERCE_FAULT_DB` set.
+/// The pool lends connections without pinging them first: every pooled
+/// connection of the store is terminated while idle, and the next reads and
+/// transactions run on new ones instead of failing.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_lost_while_idle_are_replaced() {
+    use commerce_core::storage::{CartStore, InventoryStore};
+
+    let Some(options) = common::pg_schema().await else {
+        return;
+    };
+    let app = format!("idle-{}", uuid::Uuid::new_v4().simple());
+    let store = expect(
+        commerce_sqlx::PgStore::connect_with(options.clone().application_name(&app), 4).await,
+        "connect",
+    );
+    let h = Harness::new(Arc::new(store.clone()));
+    let (_, seller) = h.seller("idle").await;
+    let variant = h.product(seller, None, "Lamp", "25.00", 10).await;
+    // Four connections open and idle in the pool.
+    let reads: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.stock(variant).await })
+        })
+        .collect();
+    for r in reads {
+        expect(expect(r.await, "join"), "read");
+    }
+    assert!(store.pool().num_idle() > 0, "idle connections to lose");
+
+    let admin = expect(sqlx::PgPool::connect_with(options).await, "admin");
+    let _: Vec<(bool,)> = expect(
+        sqlx::query_as(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+        )
+        .bind(&app)
+        .fetch_all(&admin)
+        .await,
+        "terminate",
+    );
+    for _ in 0..1000 {
+        let (left,): (i64,) = expect(
+            sqlx::query_as("SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1")
+                .bind(&app)
+                .fetch_one(&admin)
+                .await,
+            "count",
+        );
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    // A read, then a cart saved (a transaction) and a checkout.
+    let stock = expect(store.stock(variant).await, "read after the loss");
+    assert_eq!(stock.map(|s| s.on_hand), Some(10));
+    let owner = guest();
+    expect(
+        h.commerce.add_to_cart(&owner, variant, one()).await,
+        "a transaction after the loss",
+    );
+    assert!(expect(store.cart_of(&owner).await, "cart").is_some());
+    expect(
+        h.commerce
+            .checkout(Harness::<commerce_sqlx::PgStore>::checkout_request(
+                &owner, None,
+            ))
+            .await,
+        "checkout after the loss",
+    );
+    h.assert_invariants().await;
+}
+
 #[cfg(feature = "sqlite")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "the child process of killed_writer_leaves_a_consistent_file"]

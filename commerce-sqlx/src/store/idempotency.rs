@@ -6,7 +6,7 @@ use commerce_core::idempotency::{Begin, Fingerprint, IdempotencyKey, Idempotency
 use commerce_core::storage::{IdempotencyStore, StoreError};
 
 use super::{Done, SqlStore, TxResult, write_tx};
-use crate::backend::{Backend, TxMode, locking, q};
+use crate::backend::{Backend, Dialect, TxMode, locking, q};
 use crate::error::{backend, corrupt};
 use crate::rows::IdempotencyRow;
 
@@ -91,6 +91,42 @@ impl<B: Backend> IdempotencyStore for SqlStore<B> {
     ) -> Result<Begin, StoreError> {
         // The claim is concurrency control, not data: it may be committed
         // without waiting for the disk (see `TxMode::Ephemeral`).
+        //
+        // A new key — nearly always — is one statement on its own (its own
+        // transaction): the insert. On PostgreSQL it turns
+        // `synchronous_commit` off for that transaction only
+        // (`set_config(..., true)`), as `TxMode::Ephemeral` does.
+        let sql = match B::DIALECT {
+            Dialect::Postgres => {
+                "INSERT INTO idempotency_keys (scope, idem_key, fingerprint, response, \
+                 locked_until, created_at) \
+                 SELECT $1, $2, $3, NULL, $4, $5 \
+                 FROM (SELECT set_config('synchronous_commit', 'off', true)) AS ephemeral \
+                 ON CONFLICT DO NOTHING"
+            }
+            Dialect::Sqlite => {
+                "INSERT INTO idempotency_keys (scope, idem_key, fingerprint, response, \
+                 locked_until, created_at) VALUES ($1, $2, $3, NULL, $4, $5) \
+                 ON CONFLICT DO NOTHING"
+            }
+        };
+        let inserted = B::run(
+            &self.pool,
+            q!(
+                sql,
+                scope,
+                key.as_str(),
+                fingerprint.as_bytes().to_vec(),
+                lock_until,
+                now
+            ),
+        )
+        .await
+        .map_err(backend)?;
+        if inserted == 1 {
+            return Ok(Begin::Started);
+        }
+        // The key exists: read it, and take it over if it was abandoned.
         write_tx!(self, TxMode::Ephemeral, |tx| begin_tx::<B>(
             tx,
             scope,

@@ -8,6 +8,7 @@
 //! a few times, before its error is returned.
 
 mod accounts;
+mod batch;
 mod carts;
 mod catalog;
 mod credentials;
@@ -15,6 +16,7 @@ mod idempotency;
 mod orders;
 mod outbox;
 mod payments;
+mod place;
 mod promotions;
 
 use std::fmt;
@@ -32,14 +34,20 @@ use crate::error::{backend, corrupt};
 use crate::rows::{OrderRow, RefundRow, event_type, json, order_columns, usage_state_str};
 
 /// A store over a SQL database: [`crate::SqliteStore`] or [`crate::PgStore`].
+///
+/// Clones share the pool and the queue of orders waiting to be placed:
+/// concurrent `place_order` calls on one store are written in one
+/// transaction (group commit).
 pub struct SqlStore<B: Backend> {
     pub(crate) pool: B::Pool,
+    pub(crate) batcher: std::sync::Arc<batch::Batcher>,
 }
 
 impl<B: Backend> Clone for SqlStore<B> {
     fn clone(&self) -> Self {
         SqlStore {
             pool: self.pool.clone(),
+            batcher: std::sync::Arc::clone(&self.batcher),
         }
     }
 }
@@ -56,7 +64,10 @@ impl<B: Backend> fmt::Debug for SqlStore<B> {
 impl<B: Backend> SqlStore<B> {
     /// A store over an existing pool whose database is migrated.
     pub fn from_pool(pool: B::Pool) -> Self {
-        SqlStore { pool }
+        SqlStore {
+            pool,
+            batcher: std::sync::Arc::default(),
+        }
     }
 
     /// The connection pool.

@@ -1,85 +1,27 @@
-//! Orders: placement (reserve everything or nothing), the lifecycle moves,
-//! expiry and refunds — each one transaction.
+//! Orders: the lifecycle moves, expiry and refunds — each one transaction —
+//! and the order rows placement writes (placement itself: `place.rs`).
 //!
-//! Stock is reserved with one conditional `UPDATE ... WHERE on_hand -
-//! reserved >= n` per variant, so two checkouts can never both take the last
-//! unit, whatever the isolation level; the CHECK constraints on `variants`
-//! back it (I1). Lifecycle moves lock the order row, so two racing moves
-//! cannot both apply.
+//! Lifecycle moves lock the order row, so two racing moves cannot both
+//! apply.
 
 use chrono::{DateTime, Utc};
-use commerce_core::ids::{OrderId, PromotionId, VariantId};
-use commerce_core::inventory::Shortage;
+use commerce_core::ids::OrderId;
 use commerce_core::money::Money;
 use commerce_core::order::{InvalidTransition, Order, OrderEvent, OrderStatus};
 use commerce_core::outbox::EventKind;
-use commerce_core::storage::{
-    OrderFilter, Page, PlaceOrder, PlaceRejection, RefundRejection, StoreError, UsageState,
-};
+use commerce_core::storage::{OrderFilter, Page, RefundRejection, StoreError, UsageState};
 use uuid::Uuid;
 
 use super::{
-    Done, Fail, SqlStore, TxResult, assemble_orders, emit, load_order, low_stock, placeholders,
-    set_usage, settle_reservations, write_tx,
+    Done, Fail, SqlStore, TxResult, assemble_orders, emit, load_order, placeholders, set_usage,
+    settle_reservations, write_tx,
 };
 use crate::backend::{Arg, Backend, Dialect, Q, q};
-use crate::error::{corrupt, is_foreign_key};
-use crate::rows::{OrderRow, OrderSnapshotRef, count, json, order_columns, usage_state_str};
+use crate::error::corrupt;
+use crate::rows::{OrderRow, OrderSnapshotRef, json, order_columns};
 
 fn minor(m: Money) -> i64 {
     m.minor()
-}
-
-/// Counts one use of a promotion for `order` against its limits; the
-/// refusal if they say no. The usage record is written with the order.
-async fn hold_promotion<B: Backend>(
-    tx: &mut B::Tx,
-    order: &Order,
-    promotion: PromotionId,
-) -> Result<Option<PlaceRejection>, Fail> {
-    let row: Option<(Option<i64>,)> = B::fetch_optional(
-        tx,
-        q!(
-            "UPDATE promotions SET used = used + 1 \
-             WHERE id = $1 AND (usage_limit IS NULL OR used < usage_limit) \
-             RETURNING per_customer_limit",
-            promotion.as_uuid()
-        ),
-    )
-    .await?;
-    let Some((per_customer,)) = row else {
-        let exists: Option<(i64,)> = B::fetch_optional(
-            tx,
-            q!(
-                "SELECT CAST(1 AS BIGINT) FROM promotions WHERE id = $1",
-                promotion.as_uuid()
-            ),
-        )
-        .await?;
-        return Ok(Some(match exists {
-            Some(_) => PlaceRejection::UsageExhausted(promotion),
-            None => PlaceRejection::Gone("promotion"),
-        }));
-    };
-    if let Some(customer) = order.customer_id {
-        let counted: Option<(i64,)> = B::fetch_optional(
-            tx,
-            q!(
-                "INSERT INTO promotion_customer_usage (promotion_id, customer_id, used) \
-                 VALUES ($1, $2, 1) ON CONFLICT (promotion_id, customer_id) DO UPDATE \
-                 SET used = promotion_customer_usage.used + 1 \
-                 WHERE $3 IS NULL OR promotion_customer_usage.used < $3 RETURNING used",
-                promotion.as_uuid(),
-                customer.as_uuid(),
-                per_customer
-            ),
-        )
-        .await?;
-        if counted.is_none() {
-            return Ok(Some(PlaceRejection::CustomerLimitReached(promotion)));
-        }
-    }
-    Ok(None)
 }
 
 /// The `INSERT` of an order, numbering it with `$number`.
@@ -99,7 +41,10 @@ macro_rules! insert_order_sql {
 }
 
 /// Writes the order row (giving it its number) and its line index.
-async fn insert_order<B: Backend>(tx: &mut B::Tx, order: &mut Order) -> Result<(), Fail> {
+pub(crate) async fn insert_order<B: Backend>(
+    tx: &mut B::Tx,
+    order: &mut Order,
+) -> Result<(), Fail> {
     let sql = match B::DIALECT {
         Dialect::Postgres => insert_order_sql!("nextval('order_number_seq')"),
         // Writers are serialised by BEGIN IMMEDIATE: the maximum is stable.
@@ -156,158 +101,11 @@ async fn insert_order<B: Backend>(tx: &mut B::Tx, order: &mut Order) -> Result<(
 }
 
 /// `($1, $2), ($3, $4)` for `n` rows of `width` placeholders.
-fn rows(n: usize, width: usize) -> String {
+pub(crate) fn rows(n: usize, width: usize) -> String {
     (0..n)
         .map(|r| format!("({})", placeholders(r * width + 1, width)))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Places an order. The contended rows — stock and promotion counters — are
-/// changed last, so their locks are held only from their conditional
-/// update to the commit; a refusal rolls everything back.
-async fn place_tx<B: Backend>(
-    tx: &mut B::Tx,
-    place: &PlaceOrder,
-) -> TxResult<Result<Order, PlaceRejection>> {
-    let mut order = place.order.clone();
-    let now = order.created_at;
-    let refuse = |r: PlaceRejection| Ok(Done::Rollback(Err(r)));
-
-    // The cart first: emptying it at the priced version locks it, so the
-    // same cart cannot be checked out twice at once.
-    if let Some((cart, version)) = place.cart {
-        let version = i64::try_from(version).map_err(|_| corrupt("cart version", version))?;
-        let emptied = B::execute(
-            tx,
-            q!(
-                "UPDATE carts SET lines = '[]', codes = '[]', version = version + 1, \
-                 updated_at = $3 WHERE id = $1 AND version = $2",
-                cart.as_uuid(),
-                version,
-                now
-            ),
-        )
-        .await?;
-        if emptied == 0 {
-            return refuse(PlaceRejection::CartChanged);
-        }
-    }
-
-    order.status = OrderStatus::PendingPayment;
-    insert_order::<B>(tx, &mut order).await?;
-    let units = order.units();
-    let mut sorted = units.clone();
-    sorted.sort_by_key(|(v, _)| *v);
-    let mut args: Vec<Arg> = Vec::with_capacity(sorted.len() * 4);
-    for &(variant, n) in &sorted {
-        args.push(order.id.as_uuid().into());
-        args.push(variant.as_uuid().into());
-        args.push(n.into());
-        args.push(order.reservation_expires_at.into());
-    }
-    let sql = format!(
-        "INSERT INTO reservations (order_id, variant_id, quantity, expires_at) VALUES {}",
-        rows(sorted.len(), 4)
-    );
-    if let Err(e) = B::execute(tx, Q::assembled(sql, args)).await {
-        // Its reservation names a variant that does not exist.
-        return if is_foreign_key(&e) {
-            refuse(PlaceRejection::Gone("variant"))
-        } else {
-            Err(e.into())
-        };
-    }
-    if let Some((scope, key)) = &place.idempotency {
-        B::execute(
-            tx,
-            q!(
-                "UPDATE idempotency_keys SET response = $3 WHERE scope = $1 AND idem_key = $2",
-                scope.as_str(),
-                key.as_str(),
-                order.id.to_string()
-            ),
-        )
-        .await?;
-    }
-
-    // Stock, all or nothing, in variant order (the global lock order).
-    let mut short: Vec<Shortage> = Vec::new();
-    let mut crossed: Vec<(VariantId, u32, u32)> = Vec::new();
-    for &(variant, n) in &sorted {
-        let after: Option<(i64, i64)> = B::fetch_optional(
-            tx,
-            q!(
-                "UPDATE variants SET reserved = reserved + $2 \
-                 WHERE id = $1 AND on_hand - reserved >= $2 RETURNING on_hand, reserved",
-                variant.as_uuid(),
-                n
-            ),
-        )
-        .await?;
-        match after {
-            Some((on_hand, reserved)) => {
-                let available = count("available", on_hand - reserved)?;
-                crossed.push((variant, available + n, available));
-            }
-            None => {
-                let row: Option<(i64,)> = B::fetch_optional(
-                    tx,
-                    q!(
-                        "SELECT on_hand - reserved FROM variants WHERE id = $1",
-                        variant.as_uuid()
-                    ),
-                )
-                .await?;
-                let Some((available,)) = row else {
-                    return refuse(PlaceRejection::Gone("variant"));
-                };
-                short.push(Shortage {
-                    variant_id: variant,
-                    requested: n,
-                    available: count("available", available)?,
-                });
-            }
-        }
-    }
-    if !short.is_empty() {
-        // Named in the order's line order, as the shopper sees them.
-        short.sort_by_key(|s| units.iter().position(|(v, _)| *v == s.variant_id));
-        return refuse(PlaceRejection::InsufficientStock(short));
-    }
-
-    let mut promotions: Vec<PromotionId> =
-        order.promotions.iter().map(|p| p.promotion_id).collect();
-    promotions.sort();
-    promotions.dedup();
-    for &promotion in &promotions {
-        if let Some(rejection) = hold_promotion::<B>(tx, &order, promotion).await? {
-            return refuse(rejection);
-        }
-    }
-    if !promotions.is_empty() {
-        let mut args: Vec<Arg> = Vec::with_capacity(promotions.len() * 4);
-        for promotion in &promotions {
-            args.push(promotion.as_uuid().into());
-            args.push(order.id.as_uuid().into());
-            args.push(order.customer_id.map(|c| c.as_uuid()).into());
-            args.push(usage_state_str(UsageState::Reserved).into());
-        }
-        let sql = format!(
-            "INSERT INTO promotion_usage (promotion_id, order_id, customer_id, state) VALUES {}",
-            rows(promotions.len(), 4)
-        );
-        B::execute(tx, Q::assembled(sql, args)).await?;
-    }
-
-    // Events in the order the reference backend writes them.
-    for (variant, _) in &units {
-        if let Some(&(_, before, after)) = crossed.iter().find(|(v, _, _)| v == variant) {
-            low_stock::<B>(tx, *variant, before, after, place.low_stock_threshold, now).await?;
-        }
-    }
-    emit::<B>(tx, EventKind::OrderPlaced { order_id: order.id }, now).await?;
-    Ok(Done::Commit(Ok(order)))
 }
 
 /// The order after a move, read back in the same transaction.
@@ -687,13 +485,6 @@ impl<B: Backend> SqlStore<B> {
 }
 
 impl<B: Backend> SqlStore<B> {
-    pub(crate) async fn place(
-        &self,
-        place: PlaceOrder,
-    ) -> Result<Result<Order, PlaceRejection>, StoreError> {
-        write_tx!(self, |tx| place_tx::<B>(tx, &place))
-    }
-
     pub(crate) async fn read_order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         let mut tx = B::begin(&self.pool, crate::backend::TxMode::Snapshot)
             .await
