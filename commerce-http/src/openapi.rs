@@ -60,6 +60,13 @@ use crate::routes;
         routes::products::set_stock,
         routes::reviews::list_reviews,
         routes::reviews::post_review,
+        routes::cart::get_cart,
+        routes::cart::add_item,
+        routes::cart::set_quantity,
+        routes::cart::remove_line,
+        routes::cart::clear_cart,
+        routes::cart::enter_code,
+        routes::cart::remove_code,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&BearerAuth),
@@ -71,6 +78,7 @@ use crate::routes;
         (name = "catalog", description = "Categories"),
         (name = "products", description = "Products, variants, stock"),
         (name = "reviews", description = "Product reviews"),
+        (name = "cart", description = "The buyer's cart, priced now"),
     )
 )]
 pub struct ApiDoc;

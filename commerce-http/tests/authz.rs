@@ -64,6 +64,10 @@ const MATRIX: &[(&str, [u16; 5])] = &[
     ("POST /categories", [401, 403, 403, 403, 201]),
     ("PATCH /categories/{id}", [401, 403, 403, 403, 200]),
     ("DELETE /categories/{id}", [401, 403, 403, 403, 204]),
+    // The owner's cart line: nobody else can name the owner's cart, so the
+    // line is simply not in theirs.
+    ("PATCH /cart/items/{id}", [404, 200, 404, 404, 404]),
+    ("DELETE /cart/items/{id}", [404, 200, 404, 404, 404]),
 ];
 
 async fn cell(s: &TestServer, cast: &Cast, route: &str, who: Who, n: usize) -> u16 {
@@ -86,6 +90,31 @@ async fn cell(s: &TestServer, cast: &Cast, route: &str, who: Who, n: usize) -> u
         .as_str()
         .unwrap()
         .to_owned();
+    let cart_line = if route.contains("/cart/") {
+        let res = s
+            .call(
+                "POST",
+                "/api/v1/cart/items",
+                Some(&cast.owner.token),
+                Some(json!({"variant_id": vid, "quantity": 1})),
+            )
+            .await;
+        res.expect(200);
+        let cart = res.json();
+        let line = cart["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["variant_id"] == vid.as_str())
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        Some(line)
+    } else {
+        None
+    };
+    let line = cart_line.clone().unwrap_or_default();
     let (method, path, body): (&str, String, Option<Value>) = match route {
         "GET /stores/{id}" => ("GET", format!("/api/v1/stores/{}", cast.store), None),
         "GET /products/{id}" => ("GET", format!("/api/v1/products/{pid}"), None),
@@ -123,6 +152,12 @@ async fn cell(s: &TestServer, cast: &Cast, route: &str, who: Who, n: usize) -> u
             Some(json!({"name": "Renamed"})),
         ),
         "DELETE /categories/{id}" => ("DELETE", format!("/api/v1/categories/{category}"), None),
+        "PATCH /cart/items/{id}" => (
+            "PATCH",
+            format!("/api/v1/cart/items/{line}"),
+            Some(json!({"quantity": 2})),
+        ),
+        "DELETE /cart/items/{id}" => ("DELETE", format!("/api/v1/cart/items/{line}"), None),
         other => panic!("no such row {other}"),
     };
     let res = s.call(method, &path, token, body).await;
@@ -143,6 +178,23 @@ async fn cell(s: &TestServer, cast: &Cast, route: &str, who: Who, n: usize) -> u
             after["rating"]["count"], 0,
             "{route} as {who:?} posted a review"
         );
+        if let Some(line) = &cart_line {
+            let cart = s
+                .call("GET", "/api/v1/cart", Some(&cast.owner.token), None)
+                .await
+                .json();
+            let kept = cart["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["id"] == line.as_str())
+                .map(|l| l["quantity"].clone());
+            assert_eq!(
+                kept,
+                Some(json!(1)),
+                "{route} as {who:?} changed the owner's cart"
+            );
+        }
     }
     res.status
 }

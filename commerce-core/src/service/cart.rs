@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::{Commerce, CommerceError};
+use crate::cart::CartToken;
 use crate::cart::{Cart, CartLine, CartOwner};
 use crate::catalog::{CatalogSnapshot, CategoryTree, VariantSnapshot};
-use crate::ids::{LineId, VariantId};
+use crate::ids::{LineId, ProductId, VariantId};
 use crate::money::Money;
 use crate::pricing::{
     CartInput, LineInput, NotApplied, Outcome, PricedCart, PricingContext, PromotionSet, price,
@@ -45,6 +46,21 @@ pub enum CartIssue {
     },
 }
 
+/// What a buyer reads about a cart line's variant, as the catalog has it now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LineLabel {
+    /// The cart line.
+    pub line_id: LineId,
+    /// Its variant.
+    pub variant_id: VariantId,
+    /// The variant's product.
+    pub product_id: ProductId,
+    /// The variant's SKU.
+    pub sku: String,
+    /// The product's name with the variant's attributes (`Mug (L)`).
+    pub name: String,
+}
+
 /// A cart, priced now, with what blocks its checkout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CartView {
@@ -54,6 +70,16 @@ pub struct CartView {
     pub priced: PricedCart,
     /// What blocks checkout.
     pub issues: Vec<CartIssue>,
+    /// SKU and name of every line whose variant still exists (withdrawn
+    /// products included, so a buyer can tell what was withdrawn), in cart order.
+    pub labels: Vec<LineLabel>,
+}
+
+impl CartView {
+    /// The label of a line, when its variant still exists.
+    pub fn label(&self, line: LineId) -> Option<&LineLabel> {
+        self.labels.iter().find(|l| l.line_id == line)
+    }
 }
 
 const SAVE_ATTEMPTS: usize = 5;
@@ -74,6 +100,28 @@ impl<S: Store> Commerce<S> {
             }
         }
         Err(CommerceError::Conflict)
+    }
+
+    /// Whose cart a guest's request reaches, from the token the client sent:
+    /// that token when a cart has it; otherwise (no token, a malformed one, or
+    /// one no cart has) a fresh token, so a client never picks its own token
+    /// and an unknown token never reaches a cart. The second value is `true`
+    /// for a fresh token (the client must be told it). The fresh cart itself
+    /// is created by the first call that reads or changes it.
+    ///
+    /// # Errors
+    /// [`CommerceError::Store`].
+    pub async fn guest_cart_owner(
+        &self,
+        presented: Option<&str>,
+    ) -> Result<(CartOwner, bool), CommerceError> {
+        if let Some(token) = presented.and_then(|t| CartToken::parse(t.trim()).ok()) {
+            let owner = CartOwner::Guest(token);
+            if self.store.cart_of(&owner).await?.is_some() {
+                return Ok((owner, false));
+            }
+        }
+        Ok((CartOwner::Guest(CartToken::generate()), true))
     }
 
     /// Reads, changes and saves a cart, retrying when another writer got there first.
@@ -392,8 +440,18 @@ impl<S: Store> Commerce<S> {
         let tree = category_tree(self.store.categories().await?);
         let mut catalog = CatalogSnapshot::new(tree);
         let mut issues = Vec::new();
+        let mut labels = Vec::with_capacity(cart.lines.len());
         let mut lines = Vec::with_capacity(cart.lines.len());
         for line in &cart.lines {
+            if let Some(record) = records.get(&line.variant_id) {
+                labels.push(LineLabel {
+                    line_id: line.id,
+                    variant_id: line.variant_id,
+                    product_id: record.product.id,
+                    sku: record.variant.sku.as_str().to_owned(),
+                    name: record.variant.display_name(&record.product.name),
+                });
+            }
             let Some(record) = records
                 .get(&line.variant_id)
                 .filter(|r| r.product.deleted_at.is_none())
@@ -461,6 +519,7 @@ impl<S: Store> Commerce<S> {
             cart,
             priced,
             issues,
+            labels,
         };
         Ok((view, records))
     }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 
-pub use cart::{CartIssue, CartView};
+pub use cart::{CartIssue, CartView, LineLabel};
 pub use catalog::{Actor, NewProduct, NewVariant, ProductDetail, ProductPatch, slugify};
 pub use checkout::CheckoutRequest;
 pub use error::CommerceError;

@@ -2,6 +2,8 @@
 //! response bodies, with their OpenAPI schemas. Conversions from core types
 //! only rename and select fields; they decide nothing.
 
+pub mod cart;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};

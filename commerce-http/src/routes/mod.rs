@@ -10,6 +10,7 @@
 //! and a missing token on a known route 401.
 
 pub mod auth;
+pub mod cart;
 pub mod catalog;
 pub mod me;
 pub mod ops;
@@ -46,6 +47,8 @@ pub fn all<S: Store + 'static>(state: AppState<S>) -> Route {
         .or(products::routes(state.clone()))
         .unify()
         .or(reviews::routes(state.clone()))
+        .unify()
+        .or(cart::routes(state.clone()))
         .unify();
     ops::routes(state.clone())
         .or(crate::ratelimit::per_ip(state).and(api))

@@ -10,6 +10,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod cart;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
