@@ -67,6 +67,11 @@ use crate::routes;
         routes::cart::clear_cart,
         routes::cart::enter_code,
         routes::cart::remove_code,
+        routes::cart::choose_shipping,
+        routes::shipping::list_shipping_methods,
+        routes::shipping::create_shipping_method,
+        routes::shipping::update_shipping_method,
+        routes::shipping::delete_shipping_method,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&BearerAuth),
@@ -79,6 +84,7 @@ use crate::routes;
         (name = "products", description = "Products, variants, stock"),
         (name = "reviews", description = "Product reviews"),
         (name = "cart", description = "The buyer's cart, priced now"),
+        (name = "shipping", description = "Shipping methods"),
     )
 )]
 pub struct ApiDoc;

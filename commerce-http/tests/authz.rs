@@ -68,6 +68,16 @@ const MATRIX: &[(&str, [u16; 5])] = &[
     // line is simply not in theirs.
     ("PATCH /cart/items/{id}", [404, 200, 404, 404, 404]),
     ("DELETE /cart/items/{id}", [404, 200, 404, 404, 404]),
+    ("GET /shipping-methods", [200, 200, 200, 200, 200]),
+    ("POST /admin/shipping-methods", [401, 403, 403, 403, 201]),
+    (
+        "PATCH /admin/shipping-methods/{code}",
+        [401, 403, 403, 403, 200],
+    ),
+    (
+        "DELETE /admin/shipping-methods/{code}",
+        [401, 403, 403, 403, 204],
+    ),
 ];
 
 async fn cell(s: &TestServer, cast: &Cast, route: &str, who: Who, n: usize) -> u16 {
@@ -115,6 +125,18 @@ async fn cell(s: &TestServer, cast: &Cast, route: &str, who: Who, n: usize) -> u
         None
     };
     let line = cart_line.clone().unwrap_or_default();
+    let ship_code = format!("m-{n}");
+    if route.contains("shipping-methods/{code}") {
+        s.call(
+            "POST",
+            "/api/v1/admin/shipping-methods",
+            Some(&cast.admin.token),
+            Some(json!({"code": ship_code, "name": "Matrix",
+                "price": {"amount": "3.00", "currency": "USD"}})),
+        )
+        .await
+        .expect(201);
+    }
     let (method, path, body): (&str, String, Option<Value>) = match route {
         "GET /stores/{id}" => ("GET", format!("/api/v1/stores/{}", cast.store), None),
         "GET /products/{id}" => ("GET", format!("/api/v1/products/{pid}"), None),
@@ -158,6 +180,23 @@ async fn cell(s: &TestServer, cast: &Cast, route: &str, who: Who, n: usize) -> u
             Some(json!({"quantity": 2})),
         ),
         "DELETE /cart/items/{id}" => ("DELETE", format!("/api/v1/cart/items/{line}"), None),
+        "GET /shipping-methods" => ("GET", "/api/v1/shipping-methods".into(), None),
+        "POST /admin/shipping-methods" => (
+            "POST",
+            "/api/v1/admin/shipping-methods".into(),
+            Some(json!({"code": format!("new-{n}"), "name": "New",
+                "price": {"amount": "1.00", "currency": "USD"}})),
+        ),
+        "PATCH /admin/shipping-methods/{code}" => (
+            "PATCH",
+            format!("/api/v1/admin/shipping-methods/{ship_code}"),
+            Some(json!({"name": "Renamed"})),
+        ),
+        "DELETE /admin/shipping-methods/{code}" => (
+            "DELETE",
+            format!("/api/v1/admin/shipping-methods/{ship_code}"),
+            None,
+        ),
         other => panic!("no such row {other}"),
     };
     let res = s.call(method, &path, token, body).await;
@@ -178,6 +217,20 @@ async fn cell(s: &TestServer, cast: &Cast, route: &str, who: Who, n: usize) -> u
             after["rating"]["count"], 0,
             "{route} as {who:?} posted a review"
         );
+        let methods = s.get("/api/v1/shipping-methods?per_page=100").await.json();
+        let methods = methods["items"].as_array().unwrap();
+        assert!(
+            !methods.iter().any(|m| m["code"] == format!("new-{n}")),
+            "{route} as {who:?} added a shipping method"
+        );
+        if route.contains("shipping-methods/{code}") {
+            let kept = methods.iter().find(|m| m["code"] == ship_code.as_str());
+            assert_eq!(
+                kept.map(|m| m["name"].clone()),
+                Some(json!("Matrix")),
+                "{route} as {who:?} changed a shipping method"
+            );
+        }
         if let Some(line) = &cart_line {
             let cart = s
                 .call("GET", "/api/v1/cart", Some(&cast.owner.token), None)

@@ -16,7 +16,6 @@ use crate::pricing::{
 };
 use crate::promotion::DiscountCode;
 use crate::quantity::Quantity;
-use crate::shipping::ShippingMethod;
 use crate::storage::{CartChanged, Store, VariantRecord};
 
 /// Something that blocks checkout of a cart line.
@@ -506,7 +505,7 @@ impl<S: Store> Commerce<S> {
             currency: cart.currency,
             lines,
             codes: cart.codes.clone(),
-            shipping: self.shipping_for(&cart),
+            shipping: self.shipping_for(&cart).await?,
         };
         let mut ctx =
             PricingContext::new(self.clock.now(), self.config.tax.as_ref()).with_usage(&usage);
@@ -522,19 +521,6 @@ impl<S: Store> Commerce<S> {
             labels,
         };
         Ok((view, records))
-    }
-
-    /// The cart's shipping method, or the cheapest offered.
-    fn shipping_for(&self, cart: &Cart) -> Option<ShippingMethod> {
-        let methods = &self.config.shipping_methods;
-        match &cart.shipping_method {
-            Some(code) => methods.iter().find(|m| m.code() == code).cloned(),
-            None => methods
-                .iter()
-                .filter(|m| m.price().currency() == cart.currency)
-                .min_by_key(|m| m.price().minor())
-                .cloned(),
-        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! The cart: `GET /api/v1/cart`, `POST /api/v1/cart/items`,
 //! `PATCH`/`DELETE /api/v1/cart/items/{line_id}`,
 //! `POST /api/v1/cart/discount-codes`, `DELETE /api/v1/cart/discount-codes/{code}`,
-//! `DELETE /api/v1/cart`. Every answer is the cart, priced now.
+//! `DELETE /api/v1/cart`, `PUT /api/v1/cart/shipping-method`. Every answer
+//! is the cart, priced now.
 //!
 //! Whose cart: a signed-in caller's is the account's (found by the access
 //! token; an `X-Cart-Token` is then ignored: a guest cart joins the account
@@ -26,6 +27,7 @@ use warp::{Rejection, Reply};
 use super::{Route, json, with_state};
 use crate::auth::{self, Principal};
 use crate::dto::cart::{AddItem, CartBody, EnterCode, SetQuantity};
+use crate::dto::shipping::ChooseShipping;
 use crate::error::{ApiError, Problem};
 use crate::extract;
 use crate::state::AppState;
@@ -134,8 +136,14 @@ pub fn routes<S: Store + 'static>(state: AppState<S>) -> Route {
     let drop_code = warp::path!("api" / "v1" / "cart" / "discount-codes" / String)
         .and(warp::delete())
         .and(caller(state.clone()))
-        .and(with_state(state))
+        .and(with_state(state.clone()))
         .then(remove_code::<S>);
+    let shipping = warp::path!("api" / "v1" / "cart" / "shipping-method")
+        .and(warp::put())
+        .and(caller(state.clone()))
+        .and(with_state(state))
+        .and(extract::json::<ChooseShipping>())
+        .then(choose_shipping::<S>);
     get.or(clear)
         .unify()
         .or(add)
@@ -147,6 +155,8 @@ pub fn routes<S: Store + 'static>(state: AppState<S>) -> Route {
         .or(enter)
         .unify()
         .or(drop_code)
+        .unify()
+        .or(shipping)
         .unify()
         .boxed()
 }
@@ -323,6 +333,33 @@ pub async fn remove_code<S: Store + 'static>(
 ) -> Response {
     let result = async {
         state.commerce.remove_code(&caller.owner, &code).await?;
+        view_of(&state, &caller).await
+    }
+    .await;
+    answer(&caller, result)
+}
+
+/// Chooses the cart's shipping method; `null` goes back to the default (the
+/// cheapest offered). A chosen method that is later deleted gives way to the
+/// cheapest one left.
+#[utoipa::path(put, path = "/api/v1/cart/shipping-method", tag = "cart",
+    params(("X-Cart-Token" = Option<String>, Header, description = "A guest's cart token")),
+    request_body = ChooseShipping,
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The cart with the method and its cost (`shipping_method`, `shipping_total`)", body = CartBody),
+        (status = 422, description = "`validation_failed` (`code`): no such method is offered", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn choose_shipping<S: Store + 'static>(
+    caller: CartCaller,
+    state: AppState<S>,
+    body: ChooseShipping,
+) -> Response {
+    let result = async {
+        state
+            .commerce
+            .choose_shipping_method(&caller.owner, body.code.as_deref())
+            .await?;
         view_of(&state, &caller).await
     }
     .await;

@@ -16,6 +16,7 @@ pub mod me;
 pub mod ops;
 pub mod products;
 pub mod reviews;
+pub mod shipping;
 pub mod stores;
 
 use std::convert::Infallible;
@@ -49,6 +50,8 @@ pub fn all<S: Store + 'static>(state: AppState<S>) -> Route {
         .or(reviews::routes(state.clone()))
         .unify()
         .or(cart::routes(state.clone()))
+        .unify()
+        .or(shipping::routes(state.clone()))
         .unify();
     ops::routes(state.clone())
         .or(crate::ratelimit::per_ip(state).and(api))

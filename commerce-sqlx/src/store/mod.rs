@@ -16,6 +16,7 @@ mod orders;
 mod outbox;
 mod payments;
 mod promotions;
+mod shipping;
 
 use std::fmt;
 
