@@ -72,6 +72,11 @@ use crate::routes;
         routes::shipping::create_shipping_method,
         routes::shipping::update_shipping_method,
         routes::shipping::delete_shipping_method,
+        routes::promotions::list_promotions,
+        routes::promotions::create_promotion,
+        routes::promotions::get_promotion,
+        routes::promotions::update_promotion,
+        routes::promotions::delete_promotion,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&BearerAuth),
@@ -85,6 +90,7 @@ use crate::routes;
         (name = "reviews", description = "Product reviews"),
         (name = "cart", description = "The buyer's cart, priced now"),
         (name = "shipping", description = "Shipping methods"),
+        (name = "promotions", description = "Promotions (admins)"),
     )
 )]
 pub struct ApiDoc;

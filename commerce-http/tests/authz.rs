@@ -78,6 +78,11 @@ const MATRIX: &[(&str, [u16; 5])] = &[
         "DELETE /admin/shipping-methods/{code}",
         [401, 403, 403, 403, 204],
     ),
+    ("GET /admin/promotions", [401, 403, 403, 403, 200]),
+    ("POST /admin/promotions", [401, 403, 403, 403, 201]),
+    ("GET /admin/promotions/{id}", [401, 403, 403, 403, 200]),
+    ("PATCH /admin/promotions/{id}", [401, 403, 403, 403, 200]),
+    ("DELETE /admin/promotions/{id}", [401, 403, 403, 403, 204]),
 ];
 
 async fn cell(s: &TestServer, cast: &Cast, route: &str, who: Who, n: usize) -> u16 {
@@ -126,6 +131,21 @@ async fn cell(s: &TestServer, cast: &Cast, route: &str, who: Who, n: usize) -> u
     };
     let line = cart_line.clone().unwrap_or_default();
     let ship_code = format!("m-{n}");
+    let promo = if route.contains("promotions/{id}") {
+        let res = s
+            .call(
+                "POST",
+                "/api/v1/admin/promotions",
+                Some(&cast.admin.token),
+                Some(json!({"name": "Matrix", "code": format!("MATRIX{n}"),
+                    "action": {"type": "percentage", "percent": "5"}})),
+            )
+            .await;
+        res.expect(201);
+        res.json()["id"].as_str().unwrap().to_owned()
+    } else {
+        String::new()
+    };
     if route.contains("shipping-methods/{code}") {
         s.call(
             "POST",
@@ -181,6 +201,22 @@ async fn cell(s: &TestServer, cast: &Cast, route: &str, who: Who, n: usize) -> u
         ),
         "DELETE /cart/items/{id}" => ("DELETE", format!("/api/v1/cart/items/{line}"), None),
         "GET /shipping-methods" => ("GET", "/api/v1/shipping-methods".into(), None),
+        "GET /admin/promotions" => ("GET", "/api/v1/admin/promotions".into(), None),
+        "POST /admin/promotions" => (
+            "POST",
+            "/api/v1/admin/promotions".into(),
+            Some(json!({"name": format!("New {n}"),
+                "action": {"type": "percentage", "percent": "5"}})),
+        ),
+        "GET /admin/promotions/{id}" => ("GET", format!("/api/v1/admin/promotions/{promo}"), None),
+        "PATCH /admin/promotions/{id}" => (
+            "PATCH",
+            format!("/api/v1/admin/promotions/{promo}"),
+            Some(json!({"name": "Renamed"})),
+        ),
+        "DELETE /admin/promotions/{id}" => {
+            ("DELETE", format!("/api/v1/admin/promotions/{promo}"), None)
+        }
         "POST /admin/shipping-methods" => (
             "POST",
             "/api/v1/admin/shipping-methods".into(),
@@ -229,6 +265,24 @@ async fn cell(s: &TestServer, cast: &Cast, route: &str, who: Who, n: usize) -> u
                 kept.map(|m| m["name"].clone()),
                 Some(json!("Matrix")),
                 "{route} as {who:?} changed a shipping method"
+            );
+        }
+        let promotions = s.state.commerce.managed_promotions().await.unwrap();
+        assert!(
+            !promotions
+                .iter()
+                .any(|p| p.promotion.name() == format!("New {n}")),
+            "{route} as {who:?} added a promotion"
+        );
+        if !promo.is_empty() {
+            let kept = promotions
+                .iter()
+                .find(|p| p.promotion.id().to_string() == promo)
+                .map(|p| p.promotion.name().to_owned());
+            assert_eq!(
+                kept.as_deref(),
+                Some("Matrix"),
+                "{route} as {who:?} changed a promotion"
             );
         }
         if let Some(line) = &cart_line {

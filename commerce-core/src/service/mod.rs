@@ -9,6 +9,7 @@ mod checkout;
 mod error;
 mod orders;
 mod payments;
+mod promotions;
 mod shipping;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ pub use cart::{CartIssue, CartView, LineLabel};
 pub use catalog::{Actor, NewProduct, NewVariant, ProductDetail, ProductPatch, slugify};
 pub use checkout::CheckoutRequest;
 pub use error::CommerceError;
+pub use promotions::ManagedPromotion;
 pub use shipping::ShippingMethodPatch;
 
 use crate::clock::Clock;

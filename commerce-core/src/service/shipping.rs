@@ -92,9 +92,7 @@ impl<S: Store> Commerce<S> {
         let method = ShippingMethod::try_from(spec).map_err(invalid)?;
         match self.store.insert_shipping_method(method.clone()).await {
             Ok(()) => Ok(method),
-            Err(StoreError::Duplicate { .. }) => {
-                Err(CommerceError::Duplicate("shipping method code"))
-            }
+            Err(StoreError::Duplicate { .. }) => Err(CommerceError::Duplicate("code")),
             Err(e) => Err(e.into()),
         }
     }

@@ -3,6 +3,7 @@
 //! only rename and select fields; they decide nothing.
 
 pub mod cart;
+pub mod promotion;
 pub mod shipping;
 
 use std::collections::BTreeMap;

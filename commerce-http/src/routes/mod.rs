@@ -15,6 +15,7 @@ pub mod catalog;
 pub mod me;
 pub mod ops;
 pub mod products;
+pub mod promotions;
 pub mod reviews;
 pub mod shipping;
 pub mod stores;
@@ -52,6 +53,8 @@ pub fn all<S: Store + 'static>(state: AppState<S>) -> Route {
         .or(cart::routes(state.clone()))
         .unify()
         .or(shipping::routes(state.clone()))
+        .unify()
+        .or(promotions::routes(state.clone()))
         .unify();
     ops::routes(state.clone())
         .or(crate::ratelimit::per_ip(state).and(api))

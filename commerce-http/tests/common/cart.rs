@@ -101,22 +101,25 @@ pub async fn catalog(
     (seller, ids)
 }
 
-/// Adds a promotion (the JSON of `POST /admin/promotions`); its id.
+/// Adds a promotion through `POST /api/v1/admin/promotions` (as a new
+/// admin); its id.
 pub async fn promotion(s: &TestServer, body: Value) -> String {
-    use commerce_core::ids::PromotionId;
-    use commerce_core::promotion::{Promotion, PromotionSpec};
-    use commerce_core::storage::PromotionStore;
-    let spec: PromotionSpec = serde_json::from_value(body).expect("promotion JSON");
-    let promo = Promotion::new(PromotionId::new(), spec).expect("promotion");
-    let id = promo.id().to_string();
-    s.state
-        .commerce
-        .store()
-        .put_promotion(promo)
-        .await
-        .expect("store")
-        .expect("limit");
-    id
+    let admin = s
+        .admin(&format!(
+            "promo-{}@example.com",
+            uuid::Uuid::new_v4().simple()
+        ))
+        .await;
+    let res = s
+        .call(
+            "POST",
+            "/api/v1/admin/promotions",
+            Some(&admin.token),
+            Some(body),
+        )
+        .await;
+    res.expect(201);
+    res.json()["id"].as_str().unwrap_or_default().to_owned()
 }
 
 /// The line of a cart holding a variant.
