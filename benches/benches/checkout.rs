@@ -42,7 +42,7 @@ use commerce_core::promotion::{Promotion, PromotionSpec};
 use commerce_core::seller::{Category, Product, SellerStore, Variant};
 use commerce_core::service::{CheckoutRequest, Commerce, Config};
 use commerce_core::shipping::ShippingMethod;
-use commerce_core::storage::{CatalogStore, InMemoryStore, PromotionStore};
+use commerce_core::storage::{CatalogStore, InMemoryStore, PromotionStore, ShippingStore};
 use commerce_core::tax::SingleRateTax;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rust_decimal::Decimal;
@@ -83,10 +83,6 @@ impl Shop {
             tax: Arc::new(
                 SingleRateTax::new(Decimal::new(2, 1), false).expect("20 % is a valid rate"),
             ),
-            shipping_methods: vec![
-                ShippingMethod::new("standard", "Standard", usd(490), Some(usd(7_500)))
-                    .expect("valid shipping method"),
-            ],
             ..Config::default()
         };
         let commerce = Commerce::new(
@@ -104,6 +100,12 @@ impl Shop {
             created_at: now,
         };
         store.put_seller_store(seller).await.expect("seller store");
+        let standard = ShippingMethod::new("standard", "Standard", usd(490), Some(usd(7_500)))
+            .expect("valid shipping method");
+        store
+            .insert_shipping_method(standard)
+            .await
+            .expect("shipping method");
         let categories = [CategoryId::from_u128(1), CategoryId::from_u128(2)];
         for (n, id) in categories.into_iter().enumerate() {
             let category = Category {

@@ -17,6 +17,9 @@ pub enum ShippingError {
     /// The price and the threshold are in different currencies.
     #[error("price and free-over threshold are in different currencies")]
     CurrencyMismatch,
+    /// The name is blank or longer than 100 characters.
+    #[error("name must be 1 to 100 characters")]
+    InvalidName,
 }
 
 /// A way to ship an order: a price, and an optional threshold of the
@@ -58,6 +61,10 @@ impl TryFrom<ShippingMethodSpec> for ShippingMethod {
             return Err(ShippingError::InvalidCode(
                 spec.code.chars().take(40).collect(),
             ));
+        }
+        let name_len = spec.name.trim().chars().count();
+        if name_len == 0 || name_len > 100 {
+            return Err(ShippingError::InvalidName);
         }
         if spec.price.is_negative() {
             return Err(ShippingError::InvalidAmount("price must not be negative"));
@@ -167,6 +174,14 @@ mod tests {
             ShippingMethod::new("Std X", "x", usd(1), None),
             Err(ShippingError::InvalidCode(_))
         ));
+        assert_eq!(
+            ShippingMethod::new("std", " ", usd(1), None),
+            Err(ShippingError::InvalidName)
+        );
+        assert_eq!(
+            ShippingMethod::new("std", "x".repeat(101), usd(1), None),
+            Err(ShippingError::InvalidName)
+        );
         assert!(matches!(
             ShippingMethod::new("std", "x", usd(-1), None),
             Err(ShippingError::InvalidAmount(_))

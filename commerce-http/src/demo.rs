@@ -1,7 +1,7 @@
 //! The demo catalog seeded into an empty database (`COMMERCE_DEMO=1`, the
 //! default on the embedded SQLite): three stores with their owners, a small
 //! category tree, 50 products with variants and stock (some low, one sold
-//! out), two promotions, and a shipping method (in the engine's settings).
+//! out), two promotions, and a shipping method.
 //!
 //! It goes through the same services as the API, so it obeys every rule.
 //! The demo sellers have no password: they cannot sign in.
@@ -13,25 +13,19 @@ use commerce_core::ids::{CategoryId, PromotionId};
 use commerce_core::money::{Currency, Money};
 use commerce_core::promotion::{Promotion, PromotionSpec};
 use commerce_core::service::{Actor, Commerce, CommerceError, NewProduct, NewVariant};
-use commerce_core::shipping::{ShippingMethod, ShippingMethodSpec};
+use commerce_core::shipping::ShippingMethodSpec;
 use commerce_core::storage::Store;
 
 /// The demo's shipping method: `standard`, 4.99 (in the shop's minor units:
 /// 499), free over 50.00.
-///
-/// # Errors
-/// The method cannot be built in this currency.
-pub fn shipping_methods(currency: Currency) -> Result<Vec<ShippingMethod>, String> {
+pub fn shipping_method(currency: Currency) -> ShippingMethodSpec {
     let unit = 10_i64.pow(u32::from(currency.exponent()));
-    let spec = ShippingMethodSpec {
+    ShippingMethodSpec {
         code: "standard".into(),
         name: "Standard shipping".into(),
         price: Money::from_minor(5 * unit - 1, currency),
         free_over: Some(Money::from_minor(50 * unit, currency)),
-    };
-    ShippingMethod::try_from(spec)
-        .map(|m| vec![m])
-        .map_err(|e| e.to_string())
+    }
 }
 
 struct Line {
@@ -300,8 +294,11 @@ pub async fn seed<S: Store>(commerce: &Commerce<S>) -> Result<Option<String>, Co
                 message: e.to_string(),
             })?;
     }
+    commerce
+        .add_shipping_method(shipping_method(currency))
+        .await?;
     Ok(Some(format!(
-        "{} stores, {} categories, {products} products, 2 promotions",
+        "{} stores, {} categories, {products} products, 2 promotions, 1 shipping method",
         STORES.len(),
         CATEGORIES.len()
     )))

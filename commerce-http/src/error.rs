@@ -338,6 +338,9 @@ impl From<CommerceError> for ApiError {
                 format!("{what} already exists"),
             )
             .with_extra("field", serde_json::json!(what)),
+            E::LimitBelowUsage(b) => s(StatusCode::CONFLICT, "conflict", b.to_string())
+                .with_extra("field", serde_json::json!("usage_limit"))
+                .with_extra("held", serde_json::json!(b.held)),
             E::BelowReserved(b) => s(StatusCode::CONFLICT, "stock_below_reserved", b.to_string())
                 .with_extra("reserved", serde_json::json!(b.reserved)),
             E::CategoryInUse => s(

@@ -72,7 +72,9 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
                     .map_or(message.as_str(), |(m, _)| m)
                     .to_owned();
                 let field = if path == "." {
-                    unknown_field(&message).unwrap_or_else(|| "body".to_owned())
+                    unknown_field(&message)
+                        .or_else(|| missing_field(&message))
+                        .unwrap_or_else(|| "body".to_owned())
                 } else {
                     path
                 };
@@ -89,6 +91,11 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 
 fn unknown_field(message: &str) -> Option<String> {
     let rest = message.strip_prefix("unknown field `")?;
+    rest.split_once('`').map(|(f, _)| f.to_owned())
+}
+
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
     rest.split_once('`').map(|(f, _)| f.to_owned())
 }
 
@@ -287,6 +294,7 @@ mod tests {
         assert_eq!(wrong.errors[0].field, "count");
         let missing = parse_json::<Body>(br#"{}"#).unwrap_err();
         assert_eq!(missing.status.as_u16(), 422);
+        assert_eq!(missing.errors[0].field, "name");
     }
 
     #[test]

@@ -64,6 +64,25 @@ const MATRIX: &[(&str, [u16; 5])] = &[
     ("POST /categories", [401, 403, 403, 403, 201]),
     ("PATCH /categories/{id}", [401, 403, 403, 403, 200]),
     ("DELETE /categories/{id}", [401, 403, 403, 403, 204]),
+    // The owner's cart line: nobody else can name the owner's cart, so the
+    // line is simply not in theirs.
+    ("PATCH /cart/items/{id}", [404, 200, 404, 404, 404]),
+    ("DELETE /cart/items/{id}", [404, 200, 404, 404, 404]),
+    ("GET /shipping-methods", [200, 200, 200, 200, 200]),
+    ("POST /admin/shipping-methods", [401, 403, 403, 403, 201]),
+    (
+        "PATCH /admin/shipping-methods/{code}",
+        [401, 403, 403, 403, 200],
+    ),
+    (
+        "DELETE /admin/shipping-methods/{code}",
+        [401, 403, 403, 403, 204],
+    ),
+    ("GET /admin/promotions", [401, 403, 403, 403, 200]),
+    ("POST /admin/promotions", [401, 403, 403, 403, 201]),
+    ("GET /admin/promotions/{id}", [401, 403, 403, 403, 200]),
+    ("PATCH /admin/promotions/{id}", [401, 403, 403, 403, 200]),
+    ("DELETE /admin/promotions/{id}", [401, 403, 403, 403, 204]),
 ];
 
 async fn cell(s: &TestServer, cast: &Cast, route: &str, who: Who, n: usize) -> u16 {
@@ -86,6 +105,58 @@ async fn cell(s: &TestServer, cast: &Cast, route: &str, who: Who, n: usize) -> u
         .as_str()
         .unwrap()
         .to_owned();
+    let cart_line = if route.contains("/cart/") {
+        let res = s
+            .call(
+                "POST",
+                "/api/v1/cart/items",
+                Some(&cast.owner.token),
+                Some(json!({"variant_id": vid, "quantity": 1})),
+            )
+            .await;
+        res.expect(200);
+        let cart = res.json();
+        let line = cart["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["variant_id"] == vid.as_str())
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        Some(line)
+    } else {
+        None
+    };
+    let line = cart_line.clone().unwrap_or_default();
+    let ship_code = format!("m-{n}");
+    let promo = if route.contains("promotions/{id}") {
+        let res = s
+            .call(
+                "POST",
+                "/api/v1/admin/promotions",
+                Some(&cast.admin.token),
+                Some(json!({"name": "Matrix", "code": format!("MATRIX{n}"),
+                    "action": {"type": "percentage", "percent": "5"}})),
+            )
+            .await;
+        res.expect(201);
+        res.json()["id"].as_str().unwrap().to_owned()
+    } else {
+        String::new()
+    };
+    if route.contains("shipping-methods/{code}") {
+        s.call(
+            "POST",
+            "/api/v1/admin/shipping-methods",
+            Some(&cast.admin.token),
+            Some(json!({"code": ship_code, "name": "Matrix",
+                "price": {"amount": "3.00", "currency": "USD"}})),
+        )
+        .await
+        .expect(201);
+    }
     let (method, path, body): (&str, String, Option<Value>) = match route {
         "GET /stores/{id}" => ("GET", format!("/api/v1/stores/{}", cast.store), None),
         "GET /products/{id}" => ("GET", format!("/api/v1/products/{pid}"), None),
@@ -123,6 +194,45 @@ async fn cell(s: &TestServer, cast: &Cast, route: &str, who: Who, n: usize) -> u
             Some(json!({"name": "Renamed"})),
         ),
         "DELETE /categories/{id}" => ("DELETE", format!("/api/v1/categories/{category}"), None),
+        "PATCH /cart/items/{id}" => (
+            "PATCH",
+            format!("/api/v1/cart/items/{line}"),
+            Some(json!({"quantity": 2})),
+        ),
+        "DELETE /cart/items/{id}" => ("DELETE", format!("/api/v1/cart/items/{line}"), None),
+        "GET /shipping-methods" => ("GET", "/api/v1/shipping-methods".into(), None),
+        "GET /admin/promotions" => ("GET", "/api/v1/admin/promotions".into(), None),
+        "POST /admin/promotions" => (
+            "POST",
+            "/api/v1/admin/promotions".into(),
+            Some(json!({"name": format!("New {n}"),
+                "action": {"type": "percentage", "percent": "5"}})),
+        ),
+        "GET /admin/promotions/{id}" => ("GET", format!("/api/v1/admin/promotions/{promo}"), None),
+        "PATCH /admin/promotions/{id}" => (
+            "PATCH",
+            format!("/api/v1/admin/promotions/{promo}"),
+            Some(json!({"name": "Renamed"})),
+        ),
+        "DELETE /admin/promotions/{id}" => {
+            ("DELETE", format!("/api/v1/admin/promotions/{promo}"), None)
+        }
+        "POST /admin/shipping-methods" => (
+            "POST",
+            "/api/v1/admin/shipping-methods".into(),
+            Some(json!({"code": format!("new-{n}"), "name": "New",
+                "price": {"amount": "1.00", "currency": "USD"}})),
+        ),
+        "PATCH /admin/shipping-methods/{code}" => (
+            "PATCH",
+            format!("/api/v1/admin/shipping-methods/{ship_code}"),
+            Some(json!({"name": "Renamed"})),
+        ),
+        "DELETE /admin/shipping-methods/{code}" => (
+            "DELETE",
+            format!("/api/v1/admin/shipping-methods/{ship_code}"),
+            None,
+        ),
         other => panic!("no such row {other}"),
     };
     let res = s.call(method, &path, token, body).await;
@@ -143,6 +253,55 @@ async fn cell(s: &TestServer, cast: &Cast, route: &str, who: Who, n: usize) -> u
             after["rating"]["count"], 0,
             "{route} as {who:?} posted a review"
         );
+        let methods = s.get("/api/v1/shipping-methods?per_page=100").await.json();
+        let methods = methods["items"].as_array().unwrap();
+        assert!(
+            !methods.iter().any(|m| m["code"] == format!("new-{n}")),
+            "{route} as {who:?} added a shipping method"
+        );
+        if route.contains("shipping-methods/{code}") {
+            let kept = methods.iter().find(|m| m["code"] == ship_code.as_str());
+            assert_eq!(
+                kept.map(|m| m["name"].clone()),
+                Some(json!("Matrix")),
+                "{route} as {who:?} changed a shipping method"
+            );
+        }
+        let promotions = s.state.commerce.managed_promotions().await.unwrap();
+        assert!(
+            !promotions
+                .iter()
+                .any(|p| p.promotion.name() == format!("New {n}")),
+            "{route} as {who:?} added a promotion"
+        );
+        if !promo.is_empty() {
+            let kept = promotions
+                .iter()
+                .find(|p| p.promotion.id().to_string() == promo)
+                .map(|p| p.promotion.name().to_owned());
+            assert_eq!(
+                kept.as_deref(),
+                Some("Matrix"),
+                "{route} as {who:?} changed a promotion"
+            );
+        }
+        if let Some(line) = &cart_line {
+            let cart = s
+                .call("GET", "/api/v1/cart", Some(&cast.owner.token), None)
+                .await
+                .json();
+            let kept = cart["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["id"] == line.as_str())
+                .map(|l| l["quantity"].clone());
+            assert_eq!(
+                kept,
+                Some(json!(1)),
+                "{route} as {who:?} changed the owner's cart"
+            );
+        }
     }
     res.status
 }

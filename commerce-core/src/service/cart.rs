@@ -6,16 +6,16 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::{Commerce, CommerceError};
+use crate::cart::CartToken;
 use crate::cart::{Cart, CartLine, CartOwner};
 use crate::catalog::{CatalogSnapshot, CategoryTree, VariantSnapshot};
-use crate::ids::{LineId, VariantId};
+use crate::ids::{LineId, ProductId, VariantId};
 use crate::money::Money;
 use crate::pricing::{
     CartInput, LineInput, NotApplied, Outcome, PricedCart, PricingContext, PromotionSet, price,
 };
 use crate::promotion::DiscountCode;
 use crate::quantity::Quantity;
-use crate::shipping::ShippingMethod;
 use crate::storage::{CartChanged, Store, VariantRecord};
 
 /// Something that blocks checkout of a cart line.
@@ -45,6 +45,21 @@ pub enum CartIssue {
     },
 }
 
+/// What a buyer reads about a cart line's variant, as the catalog has it now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LineLabel {
+    /// The cart line.
+    pub line_id: LineId,
+    /// Its variant.
+    pub variant_id: VariantId,
+    /// The variant's product.
+    pub product_id: ProductId,
+    /// The variant's SKU.
+    pub sku: String,
+    /// The product's name with the variant's attributes (`Mug (L)`).
+    pub name: String,
+}
+
 /// A cart, priced now, with what blocks its checkout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CartView {
@@ -54,6 +69,16 @@ pub struct CartView {
     pub priced: PricedCart,
     /// What blocks checkout.
     pub issues: Vec<CartIssue>,
+    /// SKU and name of every line whose variant still exists (withdrawn
+    /// products included, so a buyer can tell what was withdrawn), in cart order.
+    pub labels: Vec<LineLabel>,
+}
+
+impl CartView {
+    /// The label of a line, when its variant still exists.
+    pub fn label(&self, line: LineId) -> Option<&LineLabel> {
+        self.labels.iter().find(|l| l.line_id == line)
+    }
 }
 
 const SAVE_ATTEMPTS: usize = 5;
@@ -74,6 +99,28 @@ impl<S: Store> Commerce<S> {
             }
         }
         Err(CommerceError::Conflict)
+    }
+
+    /// Whose cart a guest's request reaches, from the token the client sent:
+    /// that token when a cart has it; otherwise (no token, a malformed one, or
+    /// one no cart has) a fresh token, so a client never picks its own token
+    /// and an unknown token never reaches a cart. The second value is `true`
+    /// for a fresh token (the client must be told it). The fresh cart itself
+    /// is created by the first call that reads or changes it.
+    ///
+    /// # Errors
+    /// [`CommerceError::Store`].
+    pub async fn guest_cart_owner(
+        &self,
+        presented: Option<&str>,
+    ) -> Result<(CartOwner, bool), CommerceError> {
+        if let Some(token) = presented.and_then(|t| CartToken::parse(t.trim()).ok()) {
+            let owner = CartOwner::Guest(token);
+            if self.store.cart_of(&owner).await?.is_some() {
+                return Ok((owner, false));
+            }
+        }
+        Ok((CartOwner::Guest(CartToken::generate()), true))
     }
 
     /// Reads, changes and saves a cart, retrying when another writer got there first.
@@ -392,8 +439,18 @@ impl<S: Store> Commerce<S> {
         let tree = category_tree(self.store.categories().await?);
         let mut catalog = CatalogSnapshot::new(tree);
         let mut issues = Vec::new();
+        let mut labels = Vec::with_capacity(cart.lines.len());
         let mut lines = Vec::with_capacity(cart.lines.len());
         for line in &cart.lines {
+            if let Some(record) = records.get(&line.variant_id) {
+                labels.push(LineLabel {
+                    line_id: line.id,
+                    variant_id: line.variant_id,
+                    product_id: record.product.id,
+                    sku: record.variant.sku.as_str().to_owned(),
+                    name: record.variant.display_name(&record.product.name),
+                });
+            }
             let Some(record) = records
                 .get(&line.variant_id)
                 .filter(|r| r.product.deleted_at.is_none())
@@ -448,7 +505,7 @@ impl<S: Store> Commerce<S> {
             currency: cart.currency,
             lines,
             codes: cart.codes.clone(),
-            shipping: self.shipping_for(&cart),
+            shipping: self.shipping_for(&cart).await?,
         };
         let mut ctx =
             PricingContext::new(self.clock.now(), self.config.tax.as_ref()).with_usage(&usage);
@@ -461,21 +518,9 @@ impl<S: Store> Commerce<S> {
             cart,
             priced,
             issues,
+            labels,
         };
         Ok((view, records))
-    }
-
-    /// The cart's shipping method, or the cheapest offered.
-    fn shipping_for(&self, cart: &Cart) -> Option<ShippingMethod> {
-        let methods = &self.config.shipping_methods;
-        match &cart.shipping_method {
-            Some(code) => methods.iter().find(|m| m.code() == code).cloned(),
-            None => methods
-                .iter()
-                .filter(|m| m.price().currency() == cart.currency)
-                .min_by_key(|m| m.price().minor())
-                .cloned(),
-        }
     }
 }
 

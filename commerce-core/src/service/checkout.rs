@@ -93,10 +93,11 @@ impl<S: Store> Commerce<S> {
         }
         if let Some(code) = shipping_method
             && !self
-                .config
-                .shipping_methods
+                .store
+                .shipping_methods()
+                .await?
                 .iter()
-                .any(|m| m.code() == code)
+                .any(|m| m.code() == code && m.price().currency() == self.config.currency)
         {
             return Err(CommerceError::Validation {
                 field: "shipping_method",

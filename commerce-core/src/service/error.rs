@@ -75,6 +75,9 @@ pub enum CommerceError {
     /// A unique name is taken (`sku`, `store slug`, `category slug`, ...).
     #[error("{0} already exists")]
     Duplicate(&'static str),
+    /// A promotion's usage limit cannot go below what live orders hold.
+    #[error(transparent)]
+    LimitBelowUsage(#[from] crate::storage::LimitBelowUsage),
     /// Stock on hand cannot go below the units reserved by pending orders.
     #[error(transparent)]
     BelowReserved(#[from] crate::storage::BelowReserved),

@@ -9,22 +9,25 @@ mod checkout;
 mod error;
 mod orders;
 mod payments;
+mod promotions;
 mod replay;
+mod shipping;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::Duration;
 
-pub use cart::{CartIssue, CartView};
+pub use cart::{CartIssue, CartView, LineLabel};
 pub use catalog::{Actor, NewProduct, NewVariant, ProductDetail, ProductPatch, slugify};
 pub use checkout::CheckoutRequest;
 pub use error::CommerceError;
+pub use promotions::ManagedPromotion;
+pub use shipping::ShippingMethodPatch;
 
 use crate::clock::Clock;
 use crate::money::{Currency, RoundingPolicy};
 use crate::payment::PaymentGateway;
-use crate::shipping::ShippingMethod;
 use crate::storage::Store;
 use crate::tax::{SingleRateTax, TaxPolicy};
 
@@ -41,8 +44,6 @@ pub struct Config {
     pub tax: Arc<dyn TaxPolicy>,
     /// Rounding of discounts and tax.
     pub rounding: RoundingPolicy,
-    /// Shipping methods offered; a cart without a choice uses the cheapest.
-    pub shipping_methods: Vec<ShippingMethod>,
     /// How long an idempotency key is held by a request still running.
     pub idempotency_lock: Duration,
     /// Where gateways send buyers back (`{return_base}/payments/{gateway}/return`).
@@ -57,7 +58,6 @@ impl Default for Config {
             low_stock_threshold: 3,
             tax: Arc::new(SingleRateTax::none()),
             rounding: RoundingPolicy::HalfUp,
-            shipping_methods: Vec::new(),
             idempotency_lock: Duration::seconds(30),
             return_base: "http://127.0.0.1:8080/api/v1".to_owned(),
         }

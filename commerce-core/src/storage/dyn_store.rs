@@ -38,6 +38,7 @@ use crate::payment::{BoxFuture, Payment, PaymentAttempt};
 use crate::pricing::UsageCounts;
 use crate::promotion::Promotion;
 use crate::seller::{Category, Product, SellerStore, Variant};
+use crate::shipping::ShippingMethod;
 
 /// Every storage operation with boxed futures and owned arguments, so that
 /// it can be used as `dyn ErasedStore`. Implemented for every [`Store`].
@@ -116,6 +117,20 @@ pub trait ErasedStore: Send + Sync {
         promotions: Vec<PromotionId>,
         customer: Option<CustomerId>,
     ) -> BoxFuture<'_, Result<UsageCounts, StoreError>>;
+    /// See [`ShippingStore::insert_shipping_method`].
+    fn insert_shipping_method(
+        &self,
+        method: ShippingMethod,
+    ) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// See [`ShippingStore::replace_shipping_method`].
+    fn replace_shipping_method(
+        &self,
+        method: ShippingMethod,
+    ) -> BoxFuture<'_, Result<bool, StoreError>>;
+    /// See [`ShippingStore::delete_shipping_method`].
+    fn delete_shipping_method(&self, code: String) -> BoxFuture<'_, Result<bool, StoreError>>;
+    /// See [`ShippingStore::shipping_methods`].
+    fn shipping_methods(&self) -> BoxFuture<'_, Result<Vec<ShippingMethod>, StoreError>>;
     /// See [`OrderStore::place_order`].
     fn place_order(
         &self,
@@ -445,6 +460,28 @@ impl<T: Store> ErasedStore for T {
         customer: Option<CustomerId>,
     ) -> BoxFuture<'_, Result<UsageCounts, StoreError>> {
         Box::pin(async move { <T as PromotionStore>::usage(self, &promotions, customer).await })
+    }
+
+    fn insert_shipping_method(
+        &self,
+        method: ShippingMethod,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move { <T as ShippingStore>::insert_shipping_method(self, method).await })
+    }
+
+    fn replace_shipping_method(
+        &self,
+        method: ShippingMethod,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move { <T as ShippingStore>::replace_shipping_method(self, method).await })
+    }
+
+    fn delete_shipping_method(&self, code: String) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move { <T as ShippingStore>::delete_shipping_method(self, &code).await })
+    }
+
+    fn shipping_methods(&self) -> BoxFuture<'_, Result<Vec<ShippingMethod>, StoreError>> {
+        Box::pin(async move { <T as ShippingStore>::shipping_methods(self).await })
     }
 
     fn place_order(
@@ -923,6 +960,35 @@ impl PromotionStore for DynStore {
         customer: Option<CustomerId>,
     ) -> impl Future<Output = Result<UsageCounts, StoreError>> + Send {
         self.0.usage(promotions.to_vec(), customer)
+    }
+}
+
+impl ShippingStore for DynStore {
+    fn insert_shipping_method(
+        &self,
+        method: ShippingMethod,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.0.insert_shipping_method(method)
+    }
+
+    fn replace_shipping_method(
+        &self,
+        method: ShippingMethod,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        self.0.replace_shipping_method(method)
+    }
+
+    fn delete_shipping_method(
+        &self,
+        code: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        self.0.delete_shipping_method(code.to_owned())
+    }
+
+    fn shipping_methods(
+        &self,
+    ) -> impl Future<Output = Result<Vec<ShippingMethod>, StoreError>> + Send {
+        self.0.shipping_methods()
     }
 }
 

@@ -12,8 +12,8 @@ use super::{
     AccountStore, AlreadyReviewed, ApplyPayment, AuditSnapshot, AuditStore, BelowReserved,
     CartChanged, CartStore, CatalogStore, CredentialStore, EmailTaken, IdempotencyStore,
     InventoryStore, LimitBelowUsage, OrderFilter, OrderStore, OutboxStore, Page, PaymentOutcome,
-    PlaceOrder, PlaceRejection, PromotionStore, RefundRejection, Reservation, StoreError,
-    UnknownPayment, UsageRecord, UsageState, VariantRecord,
+    PlaceOrder, PlaceRejection, PromotionStore, RefundRejection, Reservation, ShippingStore,
+    StoreError, UnknownPayment, UsageRecord, UsageState, VariantRecord,
 };
 use crate::account::{Account, Email, Rating, Review, SavedAddress};
 use crate::browse::{ProductListing, ProductQuery, ProductSort, name_key};
@@ -35,6 +35,7 @@ use crate::payment::{Payment, PaymentAttempt, PaymentStatus};
 use crate::pricing::{Usage, UsageCounts};
 use crate::promotion::Promotion;
 use crate::seller::{Category, Product, SellerStore, Variant};
+use crate::shipping::ShippingMethod;
 
 /// The first order number a new store gives.
 const FIRST_ORDER_NUMBER: u64 = 1001;
@@ -48,6 +49,7 @@ struct State {
     carts: HashMap<CartId, Cart>,
     cart_by_owner: HashMap<CartOwner, CartId>,
     promotions: BTreeMap<PromotionId, Promotion>,
+    shipping_methods: BTreeMap<String, ShippingMethod>,
     usage: Vec<UsageRecord>,
     orders: HashMap<OrderId, Order>,
     next_number: u64,
@@ -1047,6 +1049,55 @@ impl PromotionStore for InMemoryStore {
             }
             counts
         })
+    }
+}
+
+impl ShippingStore for InMemoryStore {
+    fn insert_shipping_method(
+        &self,
+        method: ShippingMethod,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let store = self;
+        async move {
+            store.with(|s| {
+                if s.shipping_methods.contains_key(method.code()) {
+                    return Err(StoreError::Duplicate {
+                        what: "shipping method code",
+                    });
+                }
+                s.shipping_methods.insert(method.code().to_owned(), method);
+                Ok(())
+            })
+        }
+    }
+
+    fn replace_shipping_method(
+        &self,
+        method: ShippingMethod,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        op(self, move |s| {
+            match s.shipping_methods.get_mut(method.code()) {
+                Some(stored) => {
+                    *stored = method;
+                    true
+                }
+                None => false,
+            }
+        })
+    }
+
+    fn delete_shipping_method(
+        &self,
+        code: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        let code = code.to_owned();
+        op(self, move |s| s.shipping_methods.remove(&code).is_some())
+    }
+
+    fn shipping_methods(
+        &self,
+    ) -> impl Future<Output = Result<Vec<ShippingMethod>, StoreError>> + Send {
+        op(self, |s| s.shipping_methods.values().cloned().collect())
     }
 }
 

@@ -41,6 +41,7 @@ use crate::payment::{Payment, PaymentAttempt, VerifiedPayment};
 use crate::pricing::UsageCounts;
 use crate::promotion::Promotion;
 use crate::seller::{Category, Product, SellerStore, Variant};
+use crate::shipping::ShippingMethod;
 
 /// An infrastructure failure: the backend could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -284,6 +285,41 @@ pub trait PromotionStore: Send + Sync {
         promotions: &[PromotionId],
         customer: Option<CustomerId>,
     ) -> impl Future<Output = Result<UsageCounts, StoreError>> + Send;
+}
+
+/// The shipping methods a shop offers.
+///
+/// # Contract
+/// - A method is known by its `code`. `insert_shipping_method` refuses a
+///   code in use with [`StoreError::Duplicate`] (`shipping method code`) and
+///   writes nothing; of several concurrent inserts of one code, one wins.
+/// - `replace_shipping_method` replaces the method with the same code
+///   (name, price, threshold) and answers `false`, writing nothing, when
+///   there is none.
+/// - `delete_shipping_method` answers whether a method was deleted. Orders
+///   keep their own snapshot of the method they shipped with.
+/// - `shipping_methods` lists every method, in any order; each reads back
+///   exactly as written.
+pub trait ShippingStore: Send + Sync {
+    /// Adds a method under a new code.
+    fn insert_shipping_method(
+        &self,
+        method: ShippingMethod,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Replaces the method with the same code; `false` when there is none.
+    fn replace_shipping_method(
+        &self,
+        method: ShippingMethod,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Deletes a method; `false` when there is none.
+    fn delete_shipping_method(
+        &self,
+        code: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Every method.
+    fn shipping_methods(
+        &self,
+    ) -> impl Future<Output = Result<Vec<ShippingMethod>, StoreError>> + Send;
 }
 
 /// What checkout asks the store to do in one atomic operation.
@@ -783,6 +819,7 @@ pub trait Store:
     + InventoryStore
     + CartStore
     + PromotionStore
+    + ShippingStore
     + OrderStore
     + OutboxStore
     + IdempotencyStore
@@ -797,6 +834,7 @@ impl<T> Store for T where
         + InventoryStore
         + CartStore
         + PromotionStore
+        + ShippingStore
         + OrderStore
         + OutboxStore
         + IdempotencyStore

@@ -18,6 +18,7 @@ mod contract;
 pub mod invariants;
 mod races;
 mod simulation;
+mod storefront;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use chrono::{DateTime, TimeZone, Utc};
 pub use contract::*;
 pub use races::*;
 pub use simulation::{SimulationFailure, SimulationPlan, SimulationReport, simulate};
+pub use storefront::*;
 
 use crate::cart::{CartOwner, CartToken};
 use crate::catalog::{Sku, VariantPrice};
@@ -349,6 +351,9 @@ macro_rules! conformance_suite {
             catalog_browse_filters_sorts_and_pages,
             search_text_is_literal,
             promotion_limits_never_drop_below_live_holds,
+            guest_tokens_are_made_by_the_shop,
+            shipping_methods_store_contract,
+            carts_ship_with_the_chosen_or_the_cheapest_method,
             reconciliation_settles_payments_whose_webhook_never_came,
             refresh_tokens_rotate_once_and_reuse_revokes_the_family,
             one_time_codes_die_after_wrong_tries_and_are_replaced,

@@ -132,10 +132,7 @@ async fn serve(config: Config, clock: Arc<dyn Clock>) -> Result<(), String> {
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
     let store = Arc::new(open_store(&config).await?);
     let tokens = server::token_keys(&config)?;
-    let mut settings = server::engine_config(&config)?;
-    if config.demo_enabled() {
-        settings.shipping_methods = demo::shipping_methods(config.currency)?;
-    }
+    let settings = server::engine_config(&config)?;
     let commerce = server::engine(Arc::clone(&store), Arc::clone(&clock), &config, settings);
     let passwords = config
         .auth

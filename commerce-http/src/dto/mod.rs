@@ -2,8 +2,11 @@
 //! response bodies, with their OpenAPI schemas. Conversions from core types
 //! only rename and select fields; they decide nothing.
 
+pub mod cart;
 pub mod order;
 pub mod payment;
+pub mod promotion;
+pub mod shipping;
 
 use std::collections::BTreeMap;
 

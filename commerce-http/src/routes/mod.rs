@@ -11,6 +11,7 @@
 
 pub mod admin_orders;
 pub mod auth;
+pub mod cart;
 pub mod catalog;
 pub mod checkout;
 pub mod me;
@@ -18,7 +19,9 @@ pub mod ops;
 pub mod orders;
 pub mod payments;
 pub mod products;
+pub mod promotions;
 pub mod reviews;
+pub mod shipping;
 pub mod stores;
 
 use std::convert::Infallible;
@@ -58,6 +61,12 @@ pub fn all<S: Store + 'static>(state: AppState<S>) -> Route {
         .or(payments::routes(state.clone()))
         .unify()
         .or(admin_orders::routes(state.clone()))
+        .unify()
+        .or(cart::routes(state.clone()))
+        .unify()
+        .or(shipping::routes(state.clone()))
+        .unify()
+        .or(promotions::routes(state.clone()))
         .unify();
     ops::routes(state.clone())
         .or(crate::ratelimit::per_ip(state).and(api))

@@ -10,6 +10,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod cart;
 pub mod orders;
 
 use std::net::SocketAddr;

@@ -18,6 +18,7 @@ mod outbox;
 mod payments;
 mod place;
 mod promotions;
+mod shipping;
 
 use std::fmt;
 

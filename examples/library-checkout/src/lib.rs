@@ -48,7 +48,7 @@ use commerce_core::promotion::{Promotion, PromotionSpec};
 use commerce_core::service::{
     Actor, CartView, CheckoutRequest, Commerce, Config, NewProduct, NewVariant,
 };
-use commerce_core::shipping::ShippingMethod;
+use commerce_core::shipping::ShippingMethodSpec;
 use commerce_core::storage::{
     InMemoryStore, InventoryStore, OrderStore, OutboxStore, PaymentOutcome, PromotionStore,
 };
@@ -168,9 +168,8 @@ fn heading(out: &mut String, title: &str) -> Result<()> {
     Ok(())
 }
 
-/// USD prices, 8 % sales tax added on top, standard shipping 4.90 (free from
-/// 100.00 after discounts), orders held 15 minutes for payment, and the
-/// sandbox as the payment gateway.
+/// USD prices, 8 % sales tax added on top, orders held 15 minutes for
+/// payment, and the sandbox as the payment gateway.
 fn open_shop() -> Result<Shop> {
     let start: DateTime<Utc> = "2026-03-10T12:00:00Z".parse()?;
     let clock = FixedClock::new(start);
@@ -183,12 +182,6 @@ fn open_shop() -> Result<Shop> {
         reservation_ttl: Duration::minutes(15),
         low_stock_threshold: 3,
         tax: Arc::new(SingleRateTax::new(Decimal::new(8, 2), false)?),
-        shipping_methods: vec![ShippingMethod::new(
-            "standard",
-            "Standard",
-            usd("4.90")?,
-            Some(usd("100.00")?),
-        )?],
         return_base: "https://shop.example/api/v1".to_owned(),
         ..Config::default()
     };
@@ -204,10 +197,18 @@ fn open_shop() -> Result<Shop> {
     })
 }
 
-/// A seller (verified email) opens "Paper & Ink": Books › Programming and
-/// Stationery, three products with two variants each.
+/// The shop offers standard shipping, 4.90 (free from 100.00 after
+/// discounts); a seller (verified email) opens "Paper & Ink": Books ›
+/// Programming and Stationery, three products with two variants each.
 async fn stock_the_shop(shop: &Shop, out: &mut String) -> Result<Catalog> {
     let c = &shop.commerce;
+    c.add_shipping_method(ShippingMethodSpec {
+        code: "standard".into(),
+        name: "Standard".into(),
+        price: usd("4.90")?,
+        free_over: Some(usd("100.00")?),
+    })
+    .await?;
     let owner = c
         .register("grace@paper-and-ink.example", Some("Grace".into()), None)
         .await?;

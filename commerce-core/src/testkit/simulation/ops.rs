@@ -219,15 +219,6 @@ impl<S: Store> Sim<S> {
                 SingleRateTax::new(rust_decimal::Decimal::new(8, 2), false)
                     .map_err(|e| e.to_string())?,
             ),
-            shipping_methods: vec![
-                ShippingMethod::new(
-                    "standard",
-                    "Standard",
-                    usd(SHIPPING),
-                    Some(usd(FREE_SHIPPING_OVER)),
-                )
-                .map_err(|e| e.to_string())?,
-            ],
             low_stock_threshold: LOW_STOCK,
             ..Config::default()
         };
@@ -236,6 +227,17 @@ impl<S: Store> Sim<S> {
         if !before.orders.is_empty() || !before.promotions.is_empty() || !before.stock.is_empty() {
             return Err("the simulation needs an empty store".into());
         }
+        let standard = ShippingMethod::new(
+            "standard",
+            "Standard",
+            usd(SHIPPING),
+            Some(usd(FREE_SHIPPING_OVER)),
+        )
+        .map_err(|e| e.to_string())?;
+        h.store()
+            .insert_shipping_method(standard)
+            .await
+            .map_err(|e| e.to_string())?;
         let mut sim = Sim {
             h,
             dice: Dice::new(seed),
