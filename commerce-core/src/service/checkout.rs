@@ -57,7 +57,7 @@ impl<S: Store> Commerce<S> {
     /// `OrderPlaced` event — in one atomic store operation.
     ///
     /// The same key with the same request returns the first order, or the
-    /// first refusal when it was final (see [`super::replay`]: a shortage, an
+    /// first refusal when it was final (see the `replay` module: a shortage, an
     /// empty cart, a code refused); with another request it is
     /// [`CommerceError::IdempotencyKeyReused`]; while the first still runs,
     /// [`CommerceError::IdempotencyInProgress`]. Retryable failures and

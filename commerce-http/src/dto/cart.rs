@@ -1,6 +1,6 @@
 //! The cart on the wire: the priced cart every cart call answers, and the
 //! request bodies of the cart routes. Built from core's
-//! [`CartView`](commerce_core::service::CartView); nothing here decides a
+//! [`CartView`]; nothing here decides a
 //! price, a discount or an issue.
 
 use commerce_core::cart::CartToken;
