@@ -158,6 +158,8 @@ pub(super) struct CheckoutKey {
     pub(super) key: IdempotencyKey,
     pub(super) email: String,
     pub(super) order: Option<usize>,
+    /// The final refusal the key answered with, replayed to the same request.
+    pub(super) refused: Option<CommerceError>,
 }
 
 /// A payment idempotency key.

@@ -103,6 +103,24 @@ const OPS: [(Op, u32); 21] = [
 
 /// Whether a refusal is the one expected: same kind, same details where
 /// the details are part of the contract.
+/// A copy of a refusal the idempotency key keeps and replays (the request
+/// can never succeed as sent); `None` for a price change or a retryable
+/// failure, which free the key.
+fn final_copy(e: &CommerceError) -> Option<CommerceError> {
+    use CommerceError as E;
+    Some(match e {
+        E::CartEmpty => E::CartEmpty,
+        E::InsufficientStock(lines) => E::InsufficientStock(lines.clone()),
+        E::ProductUnavailable(v) => E::ProductUnavailable(*v),
+        E::DiscountCodeInvalid => E::DiscountCodeInvalid,
+        E::DiscountNotApplicable(reason) => E::DiscountNotApplicable(reason.clone()),
+        E::DiscountUsageExceeded => E::DiscountUsageExceeded,
+        E::OrderExpired => E::OrderExpired,
+        E::InvalidTransition(t) => E::InvalidTransition(*t),
+        _ => return None,
+    })
+}
+
 fn same_refusal(actual: &CommerceError, expected: &CommerceError) -> bool {
     use CommerceError as E;
     match (actual, expected) {
@@ -815,6 +833,7 @@ impl<S: Store> Sim<S> {
                     key,
                     email: email.clone(),
                     order: None,
+                    refused: None,
                 });
                 (self.m.checkout_keys.len() - 1, email, "new key")
             }
@@ -839,10 +858,15 @@ impl<S: Store> Sim<S> {
                 message: String::new(),
             })
         } else {
-            match record.order {
-                Some(order) if record.email == email => Want::Replay(order),
-                Some(_) => Want::Refuse(CommerceError::IdempotencyKeyReused),
-                None => match self.m.place_verdict(o) {
+            match (record.order, &record.refused) {
+                (Some(order), _) if record.email == email => Want::Replay(order),
+                (Some(_), _) => Want::Refuse(CommerceError::IdempotencyKeyReused),
+                (None, Some(first)) if record.email == email => match final_copy(first) {
+                    Some(first) => Want::Refuse(first),
+                    None => Want::Refuse(CommerceError::IdempotencyKeyReused),
+                },
+                (None, Some(_)) => Want::Refuse(CommerceError::IdempotencyKeyReused),
+                (None, None) => match self.m.place_verdict(o) {
                     Ok(()) => Want::Place,
                     Err(e) => Want::Refuse(e),
                 },
@@ -872,9 +896,16 @@ impl<S: Store> Sim<S> {
                         l.price_when_added = self.m.variants[l.variant].price;
                     }
                 }
-                if self.m.checkout_keys[k].order.is_none() {
-                    // A refused checkout frees its key for a corrected retry.
-                    self.m.checkout_keys[k].email = email;
+                let record = &mut self.m.checkout_keys[k];
+                if record.order.is_none() && record.refused.is_none() {
+                    if let Some(kept) = final_copy(&got) {
+                        // A final refusal stays with its key: the same request replays it.
+                        record.refused = Some(kept);
+                        record.email = email;
+                    } else if !matches!(got, CommerceError::IdempotencyKeyReused) {
+                        // Anything else frees the key for a corrected retry.
+                        record.email = email;
+                    }
                 }
                 done(refusal_label("checkout", &got), Effect::Unchanged)
             }
@@ -1032,10 +1063,13 @@ impl<S: Store> Sim<S> {
             order.status,
             if replay.is_some() { " (replay)" } else { "" }
         );
-        let expected = match order.status {
-            OrderStatus::PendingPayment => Ok(replay.map(|k| self.m.payment_keys[k].payment)),
-            OrderStatus::Expired => Err(CommerceError::OrderExpired),
-            from => Err(CommerceError::InvalidTransition(InvalidTransition {
+        // A replay answers with the payment the key started, whatever the
+        // order became since (the first response, replayed).
+        let expected = match (replay, order.status) {
+            (Some(k), _) => Ok(Some(self.m.payment_keys[k].payment)),
+            (None, OrderStatus::PendingPayment) => Ok(None),
+            (None, OrderStatus::Expired) => Err(CommerceError::OrderExpired),
+            (None, from) => Err(CommerceError::InvalidTransition(InvalidTransition {
                 from,
                 event: OrderEvent::Pay,
             })),
