@@ -237,6 +237,26 @@ pub struct PageBody<T> {
     pub total: u64,
 }
 
+/// One page of `all` (already in the list's order) as the page body, each
+/// item converted to its wire form; `total` counts every item.
+pub fn page_of<T, U: From<T>>(all: Vec<T>, page: u32, per_page: u32) -> PageBody<U> {
+    let total = all.len() as u64;
+    let skip = usize::try_from(u64::from(page.saturating_sub(1)) * u64::from(per_page))
+        .unwrap_or(usize::MAX);
+    let items = all
+        .into_iter()
+        .skip(skip)
+        .take(usize::try_from(per_page).unwrap_or(usize::MAX))
+        .map(U::from)
+        .collect();
+    PageBody {
+        items,
+        page,
+        per_page,
+        total,
+    }
+}
+
 /// The header carrying a request's id.
 pub const REQUEST_ID: &str = "x-request-id";
 

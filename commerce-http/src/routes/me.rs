@@ -361,23 +361,6 @@ fn product_id(s: &str) -> Result<ProductId, ApiError> {
     s.parse().map_err(|_| ApiError::not_found("product"))
 }
 
-fn page_of<T, U: From<T>>(all: Vec<T>, page: u32, per_page: u32) -> PageBody<U> {
-    let total = all.len() as u64;
-    let skip = usize::try_from(u64::from(page - 1) * u64::from(per_page)).unwrap_or(usize::MAX);
-    let items = all
-        .into_iter()
-        .skip(skip)
-        .take(usize::try_from(per_page).unwrap_or(usize::MAX))
-        .map(U::from)
-        .collect();
-    PageBody {
-        items,
-        page,
-        per_page,
-        total,
-    }
-}
-
 // ---- handlers ----
 
 /// `GET /api/v1/me`.
@@ -424,7 +407,7 @@ pub async fn list_addresses<S: Store + 'static>(
     let all = state.commerce.addresses(p.customer_id).await?;
     Ok(json(
         StatusCode::OK,
-        &page_of::<_, AddressView>(all, page, per_page),
+        &extract::page_of::<_, AddressView>(all, page, per_page),
     ))
 }
 

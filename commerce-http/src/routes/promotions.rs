@@ -85,22 +85,9 @@ pub async fn list_promotions<S: Store + 'static>(
     who.require_admin()?;
     let (page, per_page) = paging.resolve()?;
     let all = state.commerce.managed_promotions().await?;
-    let total = all.len() as u64;
-    let skip = usize::try_from(u64::from(page - 1) * u64::from(per_page)).unwrap_or(usize::MAX);
-    let items = all
-        .into_iter()
-        .skip(skip)
-        .take(usize::try_from(per_page).unwrap_or(usize::MAX))
-        .map(PromotionBody::from)
-        .collect();
     Ok(json(
         StatusCode::OK,
-        &PromotionPage {
-            items,
-            page,
-            per_page,
-            total,
-        },
+        &extract::page_of::<_, PromotionBody>(all, page, per_page),
     ))
 }
 

@@ -71,22 +71,9 @@ pub async fn list_shipping_methods<S: Store + 'static>(
 ) -> Result<Response, ApiError> {
     let (page, per_page) = paging.resolve()?;
     let all = state.commerce.shipping_methods().await?;
-    let total = all.len() as u64;
-    let skip = usize::try_from(u64::from(page - 1) * u64::from(per_page)).unwrap_or(usize::MAX);
-    let items = all
-        .into_iter()
-        .skip(skip)
-        .take(usize::try_from(per_page).unwrap_or(usize::MAX))
-        .map(ShippingMethodBody::from)
-        .collect();
     Ok(json(
         StatusCode::OK,
-        &ShippingMethodPage {
-            items,
-            page,
-            per_page,
-            total,
-        },
+        &extract::page_of::<_, ShippingMethodBody>(all, page, per_page),
     ))
 }
 
