@@ -167,6 +167,18 @@ impl<S: Store> Commerce<S> {
         Ok(self.store.payments_of(order).await?)
     }
 
+    /// The payments of several orders (a page of them) in one read, each
+    /// order's oldest first.
+    ///
+    /// # Errors
+    /// [`CommerceError::Store`].
+    pub async fn payments_of_orders(
+        &self,
+        orders: &[OrderId],
+    ) -> Result<Vec<Payment>, CommerceError> {
+        Ok(self.store.payments_of_orders(orders).await?)
+    }
+
     /// The built-in sandbox gateway, when the engine has it: what its hosted
     /// test page settles payments with.
     pub fn sandbox(&self) -> Option<&crate::payment::SandboxGateway> {

@@ -163,6 +163,11 @@ pub trait ErasedStore: Send + Sync {
     ) -> BoxFuture<'_, Result<Vec<Payment>, StoreError>>;
     /// See [`OrderStore::payments_of`].
     fn payments_of(&self, order: OrderId) -> BoxFuture<'_, Result<Vec<Payment>, StoreError>>;
+    /// See [`OrderStore::payments_of_orders`].
+    fn payments_of_orders<'a>(
+        &'a self,
+        orders: &'a [OrderId],
+    ) -> BoxFuture<'a, Result<Vec<Payment>, StoreError>>;
     /// See [`OrderStore::record_attempt`].
     fn record_attempt(
         &self,
@@ -534,6 +539,13 @@ impl<T: Store> ErasedStore for T {
 
     fn payments_of(&self, order: OrderId) -> BoxFuture<'_, Result<Vec<Payment>, StoreError>> {
         Box::pin(async move { <T as OrderStore>::payments_of(self, order).await })
+    }
+
+    fn payments_of_orders<'a>(
+        &'a self,
+        orders: &'a [OrderId],
+    ) -> BoxFuture<'a, Result<Vec<Payment>, StoreError>> {
+        Box::pin(async move { <T as OrderStore>::payments_of_orders(self, orders).await })
     }
 
     fn record_attempt(
@@ -1049,6 +1061,10 @@ impl OrderStore for DynStore {
         order: OrderId,
     ) -> impl Future<Output = Result<Vec<Payment>, StoreError>> + Send {
         self.0.payments_of(order)
+    }
+
+    async fn payments_of_orders(&self, orders: &[OrderId]) -> Result<Vec<Payment>, StoreError> {
+        self.0.payments_of_orders(orders).await
     }
 
     fn record_attempt(

@@ -1209,6 +1209,23 @@ impl OrderStore for InMemoryStore {
         })
     }
 
+    fn payments_of_orders(
+        &self,
+        orders: &[OrderId],
+    ) -> impl Future<Output = Result<Vec<Payment>, StoreError>> + Send {
+        let wanted: std::collections::HashSet<OrderId> = orders.iter().copied().collect();
+        op(self, move |s| {
+            let mut all: Vec<Payment> = s
+                .payments
+                .values()
+                .filter(|p| wanted.contains(&p.order_id))
+                .cloned()
+                .collect();
+            all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+            all
+        })
+    }
+
     async fn record_attempt(
         &self,
         payment: PaymentId,

@@ -504,6 +504,12 @@ pub trait OrderStore: Send + Sync {
         &self,
         order: OrderId,
     ) -> impl Future<Output = Result<Vec<Payment>, StoreError>> + Send;
+    /// The payments of several orders in one read (a page of orders), each
+    /// order's oldest first; unknown ids have none.
+    fn payments_of_orders(
+        &self,
+        orders: &[OrderId],
+    ) -> impl Future<Output = Result<Vec<Payment>, StoreError>> + Send;
     /// Adds an entry to a payment's history.
     fn record_attempt(
         &self,

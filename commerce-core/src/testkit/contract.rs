@@ -2546,3 +2546,43 @@ pub async fn payment_start_survives_a_lost_key<S: Store>(h: &Harness<S>) {
         "no second payment"
     );
 }
+
+/// The payments of a page of orders in one read: each order's own, oldest
+/// first, the same as asking order by order; unknown and payment-less
+/// orders add nothing.
+pub async fn payments_of_orders_matches_payments_of<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("many-orders").await;
+    let v = h.product(store, None, "Jug", "12.00", 20).await;
+    let a = expect(h.guest_buys(v, 1).await, "checkout a");
+    let b = expect(h.guest_buys(v, 1).await, "checkout b");
+    let c = expect(h.guest_buys(v, 1).await, "checkout c (no payment)");
+    for (order, n) in [(a.id, 2), (b.id, 1)] {
+        for _ in 0..n {
+            expect(
+                h.commerce.start_payment(order, "sandbox", &new_key()).await,
+                "start",
+            );
+        }
+    }
+    let unknown = crate::ids::OrderId::new();
+    let all = expect(
+        h.store()
+            .payments_of_orders(&[a.id, b.id, c.id, unknown])
+            .await,
+        "payments of orders",
+    );
+    assert_eq!(all.len(), 3, "two for a, one for b, none for c");
+    for order in [a.id, b.id, c.id] {
+        let one_by_one = expect(h.store().payments_of(order).await, "payments of");
+        let batched: Vec<_> = all
+            .iter()
+            .filter(|p| p.order_id == order)
+            .cloned()
+            .collect();
+        assert_eq!(batched, one_by_one, "order {order}");
+    }
+    assert!(
+        expect(h.store().payments_of_orders(&[]).await, "none").is_empty(),
+        "no ids, no payments"
+    );
+}

@@ -359,6 +359,7 @@ macro_rules! conformance_suite {
             one_time_codes_die_after_wrong_tries_and_are_replaced,
             single_use_tokens_work_once,
             payment_start_survives_a_lost_key,
+            payments_of_orders_matches_payments_of,
         );
         $crate::conformance_suite!(@race $make;
             race_32_buyers_for_5_units,

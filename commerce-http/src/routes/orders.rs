@@ -226,10 +226,19 @@ pub async fn order_page<S: Store + 'static>(
     per_page: u32,
 ) -> Result<Response, ApiError> {
     let found = state.commerce.orders(filter, page, per_page).await?;
-    let mut items = Vec::with_capacity(found.items.len());
-    for order in &found.items {
-        items.push(order_body(state, order).await?);
-    }
+    // The page's payments in one read, then each order takes its own.
+    let ids: Vec<OrderId> = found.items.iter().map(|o| o.id).collect();
+    let mut payments = state.commerce.payments_of_orders(&ids).await?;
+    let items = found
+        .items
+        .iter()
+        .map(|order| {
+            let mine: Vec<_> = payments
+                .extract_if(.., |p| p.order_id == order.id)
+                .collect();
+            OrderBody::new(order, &mine)
+        })
+        .collect();
     Ok(json(
         StatusCode::OK,
         &OrderPage {

@@ -540,6 +540,22 @@ impl<B: Backend> OrderStore for SqlStore<B> {
         .await
     }
 
+    async fn payments_of_orders(&self, orders: &[OrderId]) -> Result<Vec<Payment>, StoreError> {
+        if orders.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            concat!(
+                "SELECT ",
+                payment_columns!(),
+                " FROM payments p WHERE p.order_id IN ({}) ORDER BY p.created_at, p.id"
+            ),
+            placeholders(1, orders.len())
+        );
+        let args = orders.iter().map(|id| id.as_uuid().into()).collect();
+        self.payments_where(Q::assembled(sql, args)).await
+    }
+
     async fn record_attempt(
         &self,
         payment: PaymentId,
