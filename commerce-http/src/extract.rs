@@ -142,6 +142,12 @@ where
 /// A JSON body of type `T` (which should `deny_unknown_fields`).
 pub fn json<T: DeserializeOwned + Send + 'static>()
 -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
+    json_and_raw::<T>().map(|(t, _): (T, bytes::Bytes)| t)
+}
+
+/// [`json`], with the raw body too (an idempotency fingerprint reads it).
+pub fn json_and_raw<T: DeserializeOwned + Send + 'static>()
+-> impl Filter<Extract = ((T, bytes::Bytes),), Error = Rejection> + Clone {
     warp::header::optional::<String>("content-type")
         .and_then(|ct: Option<String>| async move {
             match ct {
@@ -152,7 +158,35 @@ pub fn json<T: DeserializeOwned + Send + 'static>()
         .untuple_one()
         .and(limited_body())
         .and_then(|body: bytes::Bytes| async move {
-            parse_json::<T>(&body).map_err(warp::reject::custom)
+            parse_json::<T>(&body)
+                .map(|t| (t, body))
+                .map_err(warp::reject::custom)
+        })
+}
+
+/// An optional JSON body: none (or only whitespace) is `T::default()`;
+/// otherwise as [`json`] (a JSON content type, `application/json` or
+/// `application/*+json`, else 415).
+pub fn optional_json<T: DeserializeOwned + Default + Send + 'static>()
+-> impl Filter<Extract = (T,), Error = Rejection> + Clone {
+    optional_json_and_raw::<T>().map(|(t, _): (T, bytes::Bytes)| t)
+}
+
+/// [`optional_json`], with the raw body too.
+pub fn optional_json_and_raw<T: DeserializeOwned + Default + Send + 'static>()
+-> impl Filter<Extract = ((T, bytes::Bytes),), Error = Rejection> + Clone {
+    warp::header::optional::<String>("content-type")
+        .and(limited_body())
+        .and_then(|ct: Option<String>, body: bytes::Bytes| async move {
+            if body.iter().all(u8::is_ascii_whitespace) {
+                return Ok((T::default(), body));
+            }
+            if !ct.as_deref().is_some_and(is_json) {
+                return Err(warp::reject::custom(unsupported_media_type()));
+            }
+            parse_json::<T>(&body)
+                .map(|t| (t, body))
+                .map_err(warp::reject::custom)
         })
 }
 

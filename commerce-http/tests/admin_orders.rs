@@ -276,7 +276,113 @@ async fn admins_ship_deliver_and_refund_within_the_lifecycle(s: &TestServer) {
     assert_eq!(res.status, 404);
 }
 
+/// The optional `Idempotency-Key` of the back office's POSTs: a refund
+/// retried with its key refunds once and answers the same; the key with
+/// another body is 422 `idempotency_key_reused`; a key is the caller's own.
+async fn an_admin_refund_retried_with_its_key_refunds_once(s: &TestServer) {
+    let shop = Shop::open(s, "keyed").await;
+    let (_, v) = shop.variant(s, "Desk", "DESK-1", "50.00", 9).await;
+    let buyer = s.user("keyed@example.com", true, &[]).await;
+    let admin = s.admin("keyed-admin@example.com").await;
+    let other = s.admin("other-admin@example.com").await;
+    let o = common::orders::buy(s, &buyer, &v, 2).await;
+    let id = o["id"].as_str().unwrap().to_owned();
+    pay(s, &buyer, &o).await;
+    let path = format!("/api/v1/admin/orders/{id}/refund");
+    let send = |token: String, key: &'static str, amount: &'static str| {
+        let path = path.clone();
+        async move {
+            let auth = format!("Bearer {token}");
+            let body = json!({"amount": {"amount": amount, "currency": "USD"}}).to_string();
+            s.raw(
+                "POST",
+                &path,
+                &[
+                    ("authorization", auth.as_str()),
+                    ("content-type", "application/json"),
+                    ("idempotency-key", key),
+                ],
+                body.into_bytes(),
+            )
+            .await
+        }
+    };
+    let first = send(admin.token.clone(), "refund-1", "30.00").await;
+    first.expect(200);
+    let again = send(admin.token.clone(), "refund-1", "30.00").await;
+    again.expect(200);
+    assert_eq!(again.json(), first.json(), "the same answer, replayed");
+    let order = common::orders::order(s, &id).await;
+    assert_eq!(order.refunds.len(), 1, "refunded once");
+
+    let reused = send(admin.token.clone(), "refund-1", "10.00").await;
+    assert_eq!(
+        (reused.status, reused.code().as_str()),
+        (422, "idempotency_key_reused")
+    );
+    // Another admin's key of the same text is another key: it refunds.
+    let theirs = send(other.token.clone(), "refund-1", "10.00").await;
+    theirs.expect(200);
+    assert_eq!(common::orders::order(s, &id).await.refunds.len(), 2);
+    // A refusal is kept too: the same request with its key answers the
+    // same refusal, even once it would no longer be refused.
+    let over = send(admin.token.clone(), "refund-2", "99.00").await;
+    assert_eq!(
+        (over.status, over.code().as_str()),
+        (409, "refund_exceeds_captured")
+    );
+    let over_again = send(admin.token.clone(), "refund-2", "99.00").await;
+    assert_eq!(over_again.json(), over.json());
+    assert_eq!(common::orders::order(s, &id).await.refunds.len(), 2);
+    // Without a key, nothing is kept: each call runs.
+    let res = s
+        .call(
+            "POST",
+            &path,
+            Some(&admin.token),
+            Some(json!({"amount": {"amount": "1.00", "currency": "USD"}})),
+        )
+        .await;
+    res.expect(200);
+    let res = s
+        .call(
+            "POST",
+            &path,
+            Some(&admin.token),
+            Some(json!({"amount": {"amount": "1.00", "currency": "USD"}})),
+        )
+        .await;
+    res.expect(200);
+    assert_eq!(common::orders::order(s, &id).await.refunds.len(), 4);
+    // The optional body takes the JSON types a required one takes.
+    let auth = format!("Bearer {}", admin.token);
+    let body = json!({"amount": {"amount": "1.00", "currency": "USD"}}).to_string();
+    for (ct, status) in [
+        ("text/plain", 415),
+        ("application/vnd.shop+json; charset=utf-8", 200),
+    ] {
+        let res = s
+            .raw(
+                "POST",
+                &path,
+                &[("authorization", auth.as_str()), ("content-type", ct)],
+                body.clone().into_bytes(),
+            )
+            .await;
+        assert_eq!(res.status, status, "{ct}");
+    }
+    assert_eq!(common::orders::order(s, &id).await.refunds.len(), 5);
+    // A malformed key is refused before anything runs.
+    let bad = send(admin.token.clone(), "has space", "1.00").await;
+    assert_eq!(
+        (bad.status, bad.code().as_str()),
+        (422, "validation_failed")
+    );
+    assert_eq!(common::orders::order(s, &id).await.refunds.len(), 5);
+}
+
 on_both!(
     a_seller_sees_only_its_own_lines,
     admins_ship_deliver_and_refund_within_the_lifecycle,
+    an_admin_refund_retried_with_its_key_refunds_once,
 );

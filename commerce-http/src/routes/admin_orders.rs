@@ -7,74 +7,77 @@
 
 use commerce_core::ids::OrderId;
 use commerce_core::storage::{OrderFilter, Store};
-use serde::de::DeserializeOwned;
 use uuid::Uuid;
+use warp::Filter;
 use warp::http::StatusCode;
 use warp::reply::Response;
-use warp::{Filter, Rejection};
 
 use super::orders::{StatusQuery, order_body, order_page};
-use super::{Route, json, respond, with_state};
+use super::{Route, json, replay, respond, with_state};
 use crate::auth::{self, Principal};
 use crate::dto::order::{OrderBody, OrderPage, RefundRequest, ShipBody};
 use crate::error::{ApiError, Problem};
 use crate::extract;
 use crate::state::AppState;
-
-/// An optional JSON body: none (or an empty one) is `T::default()`;
-/// otherwise as [`extract::json`].
-fn optional_json<T: DeserializeOwned + Default + Send + 'static>()
--> impl Filter<Extract = (T,), Error = Rejection> + Clone {
-    warp::header::optional::<String>("content-type")
-        .and(extract::limited_body())
-        .and_then(|ct: Option<String>, body: bytes::Bytes| async move {
-            if body.iter().all(u8::is_ascii_whitespace) {
-                return Ok(T::default());
-            }
-            let json = ct.as_deref().is_some_and(|ct| {
-                let essence = ct.split(';').next().unwrap_or("").trim();
-                essence.eq_ignore_ascii_case("application/json")
-            });
-            if !json {
-                return Err(warp::reject::custom(extract::unsupported_media_type()));
-            }
-            extract::parse_json::<T>(&body).map_err(warp::reject::custom)
-        })
-}
+use bytes::Bytes;
 
 /// The group's routes.
 pub fn routes<S: Store + 'static>(state: AppState<S>) -> Route {
+    // The admin's account: the scope of its idempotency keys.
     let admin = || {
-        auth::required(state.clone())
-            .and_then(|p: Principal| async move { p.require_admin().map_err(warp::reject::custom) })
-            .untuple_one()
+        auth::required(state.clone()).and_then(|p: Principal| async move {
+            p.require_admin()
+                .map(|()| p.customer_id.to_string())
+                .map_err(warp::reject::custom)
+        })
     };
     let list = warp::path!("api" / "v1" / "admin" / "orders")
         .and(warp::get())
         .and(with_state(state.clone()))
         .and(admin())
         .and(extract::query::<StatusQuery>())
-        .then(list_orders::<S>)
+        .then(|state, _admin: String, query| list_orders::<S>(state, query))
         .map(respond);
     let ship = warp::path!("api" / "v1" / "admin" / "orders" / Uuid / "ship")
         .and(warp::post())
         .and(with_state(state.clone()))
         .and(admin())
-        .and(optional_json::<ShipBody>())
-        .then(ship::<S>)
+        .and(replay::guard())
+        .and(extract::optional_json_and_raw::<ShipBody>())
+        .then(
+            |id, state: AppState<S>, admin, guard: replay::Guard, (body, raw): (_, Bytes)| async move {
+                guard
+                    .run(&state, admin, &raw, ship(id, state.clone(), body))
+                    .await
+            },
+        )
         .map(respond);
     let deliver = warp::path!("api" / "v1" / "admin" / "orders" / Uuid / "deliver")
         .and(warp::post())
         .and(with_state(state.clone()))
         .and(admin())
-        .then(deliver::<S>)
+        .and(replay::guard())
+        .then(
+            |id, state: AppState<S>, admin, guard: replay::Guard| async move {
+                guard
+                    .run(&state, admin, b"", deliver(id, state.clone()))
+                    .await
+            },
+        )
         .map(respond);
     let refund = warp::path!("api" / "v1" / "admin" / "orders" / Uuid / "refund")
         .and(warp::post())
         .and(with_state(state.clone()))
         .and(admin())
-        .and(optional_json::<RefundRequest>())
-        .then(refund::<S>)
+        .and(replay::guard())
+        .and(extract::optional_json_and_raw::<RefundRequest>())
+        .then(
+            |id, state: AppState<S>, admin, guard: replay::Guard, (body, raw): (_, Bytes)| async move {
+                guard
+                    .run(&state, admin, &raw, refund(id, state.clone(), body))
+                    .await
+            },
+        )
         .map(respond);
     list.or(ship)
         .unify()

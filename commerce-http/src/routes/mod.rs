@@ -20,6 +20,7 @@ pub mod orders;
 pub mod payments;
 pub mod products;
 pub mod promotions;
+pub mod replay;
 pub mod reviews;
 pub mod shipping;
 pub mod stores;

@@ -11,12 +11,13 @@ use warp::Filter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use super::{Route, json, no_content, respond, with_state};
+use super::{Route, json, no_content, replay, respond, with_state};
 use crate::auth::{self, Principal};
 use crate::dto::promotion::{NewPromotion, PromotionBody, PromotionPage, PromotionPatch};
 use crate::error::{ApiError, Problem};
 use crate::extract::{self, Paging};
 use crate::state::AppState;
+use bytes::Bytes;
 
 /// The group's routes.
 pub fn routes<S: Store + 'static>(state: AppState<S>) -> Route {
@@ -27,13 +28,31 @@ pub fn routes<S: Store + 'static>(state: AppState<S>) -> Route {
         .and(extract::query::<Paging>())
         .then(list_promotions::<S>)
         .map(respond);
-    let create = warp::path!("api" / "v1" / "admin" / "promotions")
-        .and(warp::post())
-        .and(with_state(state.clone()))
-        .and(auth::required(state.clone()))
-        .and(extract::json::<NewPromotion>())
-        .then(create_promotion::<S>)
-        .map(respond);
+    let create =
+        warp::path!("api" / "v1" / "admin" / "promotions")
+            .and(warp::post())
+            .and(with_state(state.clone()))
+            .and(auth::required(state.clone()))
+            .and(replay::guard())
+            .and(extract::json_and_raw::<NewPromotion>())
+            .then(
+                |state: AppState<S>,
+                 who: Principal,
+                 guard: replay::Guard,
+                 (body, raw): (_, Bytes)| async move {
+                    who.require_admin()?;
+                    let scope = who.customer_id.to_string();
+                    guard
+                        .run(
+                            &state,
+                            scope,
+                            &raw,
+                            create_promotion(state.clone(), who, body),
+                        )
+                        .await
+                },
+            )
+            .map(respond);
     let one = warp::path!("api" / "v1" / "admin" / "promotions" / String)
         .and(warp::get())
         .and(with_state(state.clone()))

@@ -11,7 +11,7 @@ use warp::Filter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use super::{Route, json, no_content, respond, with_state};
+use super::{Route, json, no_content, replay, respond, with_state};
 use crate::auth::{self, Principal};
 use crate::dto::shipping::{
     NewShippingMethod, ShippingMethodBody, ShippingMethodPage, ShippingMethodPatch,
@@ -19,6 +19,7 @@ use crate::dto::shipping::{
 use crate::error::{ApiError, Problem};
 use crate::extract::{self, Paging};
 use crate::state::AppState;
+use bytes::Bytes;
 
 /// The group's routes.
 pub fn routes<S: Store + 'static>(state: AppState<S>) -> Route {
@@ -28,13 +29,31 @@ pub fn routes<S: Store + 'static>(state: AppState<S>) -> Route {
         .and(extract::query::<Paging>())
         .then(list_shipping_methods::<S>)
         .map(respond);
-    let create = warp::path!("api" / "v1" / "admin" / "shipping-methods")
-        .and(warp::post())
-        .and(with_state(state.clone()))
-        .and(auth::required(state.clone()))
-        .and(extract::json::<NewShippingMethod>())
-        .then(create_shipping_method::<S>)
-        .map(respond);
+    let create =
+        warp::path!("api" / "v1" / "admin" / "shipping-methods")
+            .and(warp::post())
+            .and(with_state(state.clone()))
+            .and(auth::required(state.clone()))
+            .and(replay::guard())
+            .and(extract::json_and_raw::<NewShippingMethod>())
+            .then(
+                |state: AppState<S>,
+                 who: Principal,
+                 guard: replay::Guard,
+                 (body, raw): (_, Bytes)| async move {
+                    who.require_admin()?;
+                    let scope = who.customer_id.to_string();
+                    guard
+                        .run(
+                            &state,
+                            scope,
+                            &raw,
+                            create_shipping_method(state.clone(), who, body),
+                        )
+                        .await
+                },
+            )
+            .map(respond);
     let update = warp::path!("api" / "v1" / "admin" / "shipping-methods" / String)
         .and(warp::patch())
         .and(with_state(state.clone()))
