@@ -1,19 +1,29 @@
 //! Password hashing: argon2id at OWASP's m = 19 MiB, t = 2, p = 1, run on
-//! tokio's blocking pool and bounded by a semaphore, so a burst of logins
-//! queues instead of starving the executor or exhausting memory.
+//! a small pool of dedicated threads at the lowest CPU priority (`nice` 19
+//! on Linux), so a burst of logins queues for spare CPU instead of
+//! starving the executor, the checkouts beside it, or the memory.
+//!
+//! A hash takes tens of milliseconds of CPU. On a busy server, checkouts and
+//! catalog reads (normal priority) go first and logins use what is left; on
+//! an idle one, logins use every core of the pool. docs/auth.md has the
+//! measurements.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 /// The shortest password accepted, in characters.
 pub const MIN_PASSWORD_CHARS: usize = 8;
 /// The longest password accepted, in characters (argon2 takes any length,
 /// but hashing megabytes on request would be a denial of service).
 pub const MAX_PASSWORD_CHARS: usize = 128;
+
+/// The `nice` value of the hashing threads (Linux): the lowest priority, so
+/// any request of normal priority preempts a hash.
+pub const HASHING_NICE: i32 = 19;
 
 /// Why hashing or verifying failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,34 +40,115 @@ pub enum PasswordError {
     Hasher(String),
 }
 
-/// Argon2id parameters and the bound on concurrent hashes.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The hashing threads: each takes the next job from one queue. They stop
+/// when the last [`Passwords`] sharing them is dropped.
+#[derive(Debug)]
+struct Pool {
+    jobs: Mutex<mpsc::Sender<Job>>,
+}
+
+impl Pool {
+    /// `threads` threads, each at `nice` if given.
+    fn start(threads: usize, nice: Option<i32>) -> Pool {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = Arc::clone(&rx);
+            let spawned = std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || {
+                    if let Some(nice) = nice {
+                        lower_priority(nice);
+                    }
+                    loop {
+                        // The lock is held only to take a job, not to run it.
+                        let job = match rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password hashing thread");
+            }
+        }
+        Pool {
+            jobs: Mutex::new(tx),
+        }
+    }
+
+    /// Runs `f` on a hashing thread.
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = tx.send(f());
+        });
+        self.jobs
+            .lock()
+            .map_err(|_| PasswordError::Hasher("the hashing pool is poisoned".into()))?
+            .send(job)
+            .map_err(|_| PasswordError::Hasher("the hashing pool has stopped".into()))?;
+        rx.await
+            .map_err(|_| PasswordError::Hasher("a hashing thread died".into()))
+    }
+}
+
+/// Sets the calling thread's `nice` (Linux; a no-op elsewhere). On Linux
+/// `setpriority` of a thread id changes only that thread.
+fn lower_priority(nice: i32) {
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
+    #[cfg(target_os = "linux")]
+    {
+        let tid = rustix::thread::gettid();
+        if let Err(e) = rustix::process::setpriority_process(Some(tid), nice) {
+            tracing::warn!(error = %e, "cannot lower the priority of a password hashing thread");
+        }
+    }
+}
+
+/// Argon2id parameters and the threads that hash.
 #[derive(Debug, Clone)]
 pub struct Passwords {
     params: Params,
-    permits: Arc<Semaphore>,
+    pool: Arc<Pool>,
     verifications: Arc<AtomicU64>,
 }
 
 impl Passwords {
-    /// OWASP's parameters (m = 19 MiB, t = 2, p = 1), at most `concurrent`
-    /// hashes at once.
-    pub fn owasp(concurrent: usize) -> Self {
+    /// OWASP's parameters (m = 19 MiB, t = 2, p = 1), on `threads` hashing
+    /// threads (at most that many hashes at once).
+    pub fn owasp(threads: usize) -> Self {
         // 19 MiB, 2 passes, 1 lane: valid, so `Params::new` cannot fail.
         let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
-        Passwords::with_params(params, concurrent)
+        Passwords::with_params(params, threads)
     }
 
-    /// Cheap parameters for tests only (m = 1 MiB, t = 1).
+    /// Cheap parameters for tests only (m = 1 MiB, t = 1), at normal
+    /// priority.
     pub fn for_tests() -> Self {
         let params = Params::new(1024, 1, 1, None).unwrap_or_default();
-        Passwords::with_params(params, 4)
+        Passwords::start(params, 4, None)
     }
 
-    /// Any parameters.
-    pub fn with_params(params: Params, concurrent: usize) -> Self {
+    /// Any parameters, on `threads` hashing threads at [`HASHING_NICE`].
+    pub fn with_params(params: Params, threads: usize) -> Self {
+        Passwords::start(params, threads, Some(HASHING_NICE))
+    }
+
+    fn start(params: Params, threads: usize, nice: Option<i32>) -> Self {
         Passwords {
             params,
-            permits: Arc::new(Semaphore::new(concurrent.max(1))),
+            pool: Arc::new(Pool::start(threads, nice)),
             verifications: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -93,19 +184,14 @@ impl Passwords {
     pub async fn hash_password(&self, password: SecretString) -> Result<String, PasswordError> {
         Self::check_rule(&password)?;
         let params = self.params.clone();
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| PasswordError::Hasher(e.to_string()))?;
-        tokio::task::spawn_blocking(move || {
-            Self::hasher(params)
-                .hash_password(password.expose_secret().as_bytes())
-                .map(|h| h.to_string())
-                .map_err(|e| PasswordError::Hasher(e.to_string()))
-        })
-        .await
-        .map_err(|e| PasswordError::Hasher(e.to_string()))?
+        self.pool
+            .run(move || {
+                Self::hasher(params)
+                    .hash_password(password.expose_secret().as_bytes())
+                    .map(|h| h.to_string())
+                    .map_err(|e| PasswordError::Hasher(e.to_string()))
+            })
+            .await?
     }
 
     /// Whether `password` matches `hash` (in constant time, by argon2).
@@ -122,24 +208,25 @@ impl Passwords {
             return Ok(false);
         }
         let params = self.params.clone();
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| PasswordError::Hasher(e.to_string()))?;
         self.verifications.fetch_add(1, Ordering::Relaxed);
-        tokio::task::spawn_blocking(move || {
-            match Self::hasher(params)
-                .verify_password(password.expose_secret().as_bytes(), hash.as_str())
-            {
-                Ok(()) => Ok(true),
-                Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
-                Err(_) => Err(PasswordError::MalformedHash),
-            }
-        })
-        .await
-        .map_err(|e| PasswordError::Hasher(e.to_string()))?
+        self.pool
+            .run(move || {
+                match Self::hasher(params)
+                    .verify_password(password.expose_secret().as_bytes(), hash.as_str())
+                {
+                    Ok(()) => Ok(true),
+                    Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
+                    Err(_) => Err(PasswordError::MalformedHash),
+                }
+            })
+            .await?
     }
+}
+
+/// One shared OWASP hasher for the free functions below.
+fn shared() -> &'static Passwords {
+    static SHARED: std::sync::OnceLock<Passwords> = std::sync::OnceLock::new();
+    SHARED.get_or_init(|| Passwords::owasp(1))
 }
 
 /// Hashes a password with OWASP's parameters (see [`Passwords::owasp`]).
@@ -147,7 +234,7 @@ impl Passwords {
 /// # Errors
 /// See [`Passwords::hash_password`].
 pub async fn hash_password(password: SecretString) -> Result<String, PasswordError> {
-    Passwords::owasp(1).hash_password(password).await
+    shared().hash_password(password).await
 }
 
 /// Verifies a password against a PHC hash (see [`Passwords::verify_password`]).
@@ -155,7 +242,7 @@ pub async fn hash_password(password: SecretString) -> Result<String, PasswordErr
 /// # Errors
 /// See [`Passwords::verify_password`].
 pub async fn verify_password(password: SecretString, hash: String) -> Result<bool, PasswordError> {
-    Passwords::owasp(1).verify_password(password, hash).await
+    shared().verify_password(password, hash).await
 }
 
 #[cfg(test)]
