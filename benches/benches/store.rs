@@ -1,8 +1,8 @@
 //! Checkouts per second on the SQL stores, against the bare SQL.
 //!
 //! Run with: `cargo bench -p commerce-benches --bench store`
-//! (PostgreSQL at `BENCH_DATABASE_URL`, else `TEST_DATABASE_URL`, else the
-//! local default; skipped with a note when unreachable).
+//! (PostgreSQL at `BENCH_DATABASE_URL`, else the local server over its Unix
+//! socket, else `TEST_DATABASE_URL`; skipped with a note when unreachable).
 //!
 //! Prints one table:
 //! - 3-line checkouts per second through `Commerce::checkout` (pricing,
@@ -50,9 +50,19 @@ fn checkouts() -> usize {
         .unwrap_or(3000)
 }
 
+/// `BENCH_DATABASE_URL`; else, when the local server's socket exists, the
+/// local server over its Unix socket (sqlx 0.9.0 does not set
+/// `TCP_NODELAY`, which stalls transactions over TCP: docs/storage.md);
+/// else `TEST_DATABASE_URL` or the local default over TCP. `pgbench` gets
+/// the same URL.
 fn pg_url() -> String {
-    std::env::var("BENCH_DATABASE_URL")
-        .or_else(|_| std::env::var("TEST_DATABASE_URL"))
+    if let Ok(url) = std::env::var("BENCH_DATABASE_URL") {
+        return url;
+    }
+    if std::path::Path::new("/var/run/postgresql/.s.PGSQL.5432").exists() {
+        return "postgres://postgres@localhost/test?host=/var/run/postgresql".to_owned();
+    }
+    std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
@@ -200,7 +210,13 @@ where
     ] {
         let store = open(tasks).await?;
         let variants = seed(&store).await?;
-        let shop = Commerce::new(Arc::new(store), Arc::new(SystemClock), Config::default());
+        // As the server runs it: the shop's rules (categories, promotions,
+        // shipping methods) kept for a second (`COMMERCE_RULES_CACHE_TTL`).
+        let config = Config {
+            rules_cache_ttl: std::time::Duration::from_secs(1),
+            ..Config::default()
+        };
+        let shop = Commerce::new(Arc::new(store), Arc::new(SystemClock), config);
         let owners = carts(&shop, &variants, n, hot).await?;
         let cell = measure(&shop, owners, tasks).await?;
         eprintln!(

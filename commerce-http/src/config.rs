@@ -133,6 +133,12 @@ pub struct Config {
     #[arg(long, env = "COMMERCE_DB_CONNECTIONS", default_value_t = 16)]
     pub db_connections: u32,
 
+    /// How long categories, promotions and shipping methods are kept in
+    /// memory (`0` reads them for every cart). A change made through this
+    /// server is seen at once; one made by another server within this time.
+    #[arg(long, env = "COMMERCE_RULES_CACHE_TTL", default_value = "1s", value_parser = parse_duration)]
+    pub rules_cache_ttl: Duration,
+
     /// How long shutdown waits for requests and jobs in flight.
     #[arg(long, env = "COMMERCE_SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
@@ -194,6 +200,7 @@ impl Config {
             admin_email: None,
             admin_password: None,
             db_connections: 16,
+            rules_cache_ttl: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(20),
             auth: crate::auth::settings::AuthConfig::default(),
         }

@@ -297,6 +297,8 @@ pub async fn seed<S: Store>(commerce: &Commerce<S>) -> Result<Option<String>, Co
     commerce
         .add_shipping_method(shipping_method(currency))
         .await?;
+    // The promotions above went to the store directly.
+    commerce.forget_cached_rules();
     Ok(Some(format!(
         "{} stores, {} categories, {products} products, 2 promotions, 1 shipping method",
         STORES.len(),

@@ -51,6 +51,7 @@ pub fn engine_config(config: &Config) -> Result<commerce_core::service::Config, 
         low_stock_threshold: config.low_stock_threshold,
         tax: Arc::new(tax),
         return_base: format!("{}/api/v1", config.public_url()),
+        rules_cache_ttl: config.rules_cache_ttl,
         ..commerce_core::service::Config::default()
     })
 }

@@ -127,19 +127,38 @@ impl<S: Store> Commerce<S> {
     pub(super) async fn update_cart<F>(
         &self,
         owner: &CartOwner,
-        mut change: F,
+        change: F,
     ) -> Result<Cart, CommerceError>
+    where
+        F: FnMut(&mut Cart, &HashMap<VariantId, VariantRecord>) -> Result<(), CommerceError>,
+    {
+        Ok(self.update_cart_with(owner, None, change).await?.0)
+    }
+
+    /// [`Self::update_cart`], reading `extra`'s record with the lines' (in
+    /// the same read), and answering the records with the saved cart.
+    async fn update_cart_with<F>(
+        &self,
+        owner: &CartOwner,
+        extra: Option<VariantId>,
+        mut change: F,
+    ) -> Result<(Cart, HashMap<VariantId, VariantRecord>), CommerceError>
     where
         F: FnMut(&mut Cart, &HashMap<VariantId, VariantRecord>) -> Result<(), CommerceError>,
     {
         for _ in 0..SAVE_ATTEMPTS {
             let mut cart = self.cart(owner).await?;
-            let ids: Vec<VariantId> = cart.lines.iter().map(|l| l.variant_id).collect();
+            let mut ids: Vec<VariantId> = cart.lines.iter().map(|l| l.variant_id).collect();
+            if let Some(v) = extra
+                && !ids.contains(&v)
+            {
+                ids.push(v);
+            }
             let records = self.records(&ids).await?;
             change(&mut cart, &records)?;
             cart.updated_at = self.clock.now();
             match self.store.save_cart(cart).await? {
-                Ok(saved) => return Ok(saved),
+                Ok(saved) => return Ok((saved, records)),
                 Err(CartChanged) => continue,
             }
         }
@@ -173,16 +192,41 @@ impl<S: Store> Commerce<S> {
         variant: VariantId,
         quantity: Quantity,
     ) -> Result<Cart, CommerceError> {
-        let record = self.records(&[variant]).await?.remove(&variant);
-        let record = match record {
-            Some(r) if r.product.deleted_at.is_none() => r,
-            _ => return Err(CommerceError::ProductUnavailable(variant)),
-        };
+        Ok(self.add_with_records(owner, variant, quantity).await?.0)
+    }
+
+    /// [`Self::add_to_cart`], then the cart priced as [`Self::cart_view`]
+    /// gives it, reusing what adding read (the cart and its variants): the
+    /// call a storefront's "add to cart" makes.
+    ///
+    /// # Errors
+    /// As [`Self::add_to_cart`].
+    pub async fn add_to_cart_and_view(
+        &self,
+        owner: &CartOwner,
+        variant: VariantId,
+        quantity: Quantity,
+        customer: Option<crate::ids::CustomerId>,
+    ) -> Result<CartView, CommerceError> {
+        let (cart, records) = self.add_with_records(owner, variant, quantity).await?;
+        Ok(self.price_with(cart, records, customer).await?.0)
+    }
+
+    async fn add_with_records(
+        &self,
+        owner: &CartOwner,
+        variant: VariantId,
+        quantity: Quantity,
+    ) -> Result<(Cart, HashMap<VariantId, VariantRecord>), CommerceError> {
         let currency = self.config.currency;
-        if record.variant.price.price().currency() != currency {
-            return Err(CommerceError::ProductUnavailable(variant));
-        }
-        self.update_cart(owner, |cart, _| {
+        self.update_cart_with(owner, Some(variant), |cart, records| {
+            let record = match records.get(&variant) {
+                Some(r) if r.product.deleted_at.is_none() => r,
+                _ => return Err(CommerceError::ProductUnavailable(variant)),
+            };
+            if record.variant.price.price().currency() != currency {
+                return Err(CommerceError::ProductUnavailable(variant));
+            }
             let existing = cart.line_for(variant).map_or(0, |l| l.quantity.get());
             let wanted = existing + quantity.get();
             let q = Quantity::new(i64::from(wanted)).map_err(|_| CommerceError::Validation {
@@ -436,7 +480,17 @@ impl<S: Store> Commerce<S> {
     ) -> Result<(CartView, HashMap<VariantId, VariantRecord>), CommerceError> {
         let ids: Vec<VariantId> = cart.lines.iter().map(|l| l.variant_id).collect();
         let records = self.records(&ids).await?;
-        let tree = category_tree(self.store.categories().await?);
+        self.price_with(cart, records, customer).await
+    }
+
+    /// Prices `cart` with its variants' records already read.
+    async fn price_with(
+        &self,
+        cart: Cart,
+        records: HashMap<VariantId, VariantRecord>,
+        customer: Option<crate::ids::CustomerId>,
+    ) -> Result<(CartView, HashMap<VariantId, VariantRecord>), CommerceError> {
+        let tree = category_tree(self.rules_categories().await?.as_ref().clone());
         let mut catalog = CatalogSnapshot::new(tree);
         let mut issues = Vec::new();
         let mut labels = Vec::with_capacity(cart.lines.len());
@@ -487,7 +541,7 @@ impl<S: Store> Commerce<S> {
                 quantity: line.quantity,
             });
         }
-        let promotions = PromotionSet::new(self.store.promotions().await?)
+        let promotions = PromotionSet::new(self.rules_promotions().await?.as_ref().clone())
             .map_err(|_| CommerceError::Conflict)?;
         let ids: Vec<_> = promotions.promotions().iter().map(|p| p.id()).collect();
         let usage = self.store.usage(&ids, customer).await?;

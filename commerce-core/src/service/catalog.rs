@@ -1,6 +1,7 @@
 //! The catalog: sellers' stores, categories (a tree, never a cycle), products
 //! with variants (soft-deleted), and stock — with who may do what.
 
+use super::rules::Rule;
 use std::collections::BTreeMap;
 
 use super::{Commerce, CommerceError};
@@ -214,10 +215,9 @@ impl<S: Store> Commerce<S> {
             name: text("name", name, 100)?,
             slug: slug("slug", slug_text)?,
         };
-        self.store
-            .put_category(category.clone())
-            .await
-            .map_err(duplicate)?;
+        let put = self.store.put_category(category.clone()).await;
+        self.rules_changed(Rule::Categories);
+        put.map_err(duplicate)?;
         Ok(category)
     }
 
@@ -267,10 +267,9 @@ impl<S: Store> Commerce<S> {
             }
             category.parent_id = new_parent;
         }
-        self.store
-            .put_category(category.clone())
-            .await
-            .map_err(duplicate)?;
+        let put = self.store.put_category(category.clone()).await;
+        self.rules_changed(Rule::Categories);
+        put.map_err(duplicate)?;
         Ok(category)
     }
 
@@ -282,7 +281,9 @@ impl<S: Store> Commerce<S> {
         if !self.store.categories().await?.iter().any(|c| c.id == id) {
             return Err(CommerceError::NotFound("category"));
         }
-        if self.store.delete_category(id).await? {
+        let deleted = self.store.delete_category(id).await;
+        self.rules_changed(Rule::Categories);
+        if deleted? {
             Ok(())
         } else {
             Err(CommerceError::CategoryInUse)

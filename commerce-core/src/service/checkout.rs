@@ -50,6 +50,16 @@ impl CheckoutRequest {
     }
 }
 
+/// What [`Commerce::checkout_placed`] answers.
+#[derive(Debug, Clone)]
+pub struct Placed {
+    /// The order.
+    pub order: Order,
+    /// Whether an earlier call with the same key placed it (and this one
+    /// only answered it again).
+    pub replayed: bool,
+}
+
 impl<S: Store> Commerce<S> {
     /// Places an order from the buyer's cart: reserves every line until
     /// `now + reservation_ttl` (all or nothing), reserves promotion usage,
@@ -85,6 +95,20 @@ impl<S: Store> Commerce<S> {
         request: CheckoutRequest,
         shipping_method: Option<&str>,
     ) -> Result<Order, CommerceError> {
+        Ok(self.checkout_placed(request, shipping_method).await?.order)
+    }
+
+    /// [`Self::checkout_with`], telling an order placed by this call from
+    /// one a replayed key answers (as it is now). A fresh order has no
+    /// payments yet, so a caller showing them need not read them.
+    ///
+    /// # Errors
+    /// As [`Self::checkout_with`].
+    pub async fn checkout_placed(
+        &self,
+        request: CheckoutRequest,
+        shipping_method: Option<&str>,
+    ) -> Result<Placed, CommerceError> {
         if !request.email.contains('@') || request.email.len() > 254 {
             return Err(CommerceError::Validation {
                 field: "email",
@@ -93,8 +117,7 @@ impl<S: Store> Commerce<S> {
         }
         if let Some(code) = shipping_method
             && !self
-                .store
-                .shipping_methods()
+                .rules_shipping()
                 .await?
                 .iter()
                 .any(|m| m.code() == code && m.price().currency() == self.config.currency)
@@ -126,11 +149,15 @@ impl<S: Store> Commerce<S> {
                 let id: OrderId = stored
                     .parse()
                     .map_err(|_| CommerceError::NotFound("order"))?;
-                return self
+                let order = self
                     .store
                     .order(id)
                     .await?
-                    .ok_or(CommerceError::NotFound("order"));
+                    .ok_or(CommerceError::NotFound("order"))?;
+                return Ok(Placed {
+                    order,
+                    replayed: true,
+                });
             }
             Begin::InProgress => return Err(CommerceError::IdempotencyInProgress),
             Begin::Mismatch => return Err(CommerceError::IdempotencyKeyReused),
@@ -139,7 +166,10 @@ impl<S: Store> Commerce<S> {
         if let Err(e) = &result {
             super::replay::settle_refused(self.store.as_ref(), &scope, key, e).await;
         }
-        result
+        result.map(|order| Placed {
+            order,
+            replayed: false,
+        })
     }
 
     async fn place(

@@ -11,6 +11,7 @@ mod orders;
 mod payments;
 mod promotions;
 mod replay;
+mod rules;
 mod shipping;
 
 use std::collections::BTreeMap;
@@ -20,7 +21,7 @@ use chrono::Duration;
 
 pub use cart::{CartIssue, CartView, LineLabel};
 pub use catalog::{Actor, NewProduct, NewVariant, ProductDetail, ProductPatch, slugify};
-pub use checkout::CheckoutRequest;
+pub use checkout::{CheckoutRequest, Placed};
 pub use error::CommerceError;
 pub use promotions::ManagedPromotion;
 pub use shipping::ShippingMethodPatch;
@@ -48,6 +49,12 @@ pub struct Config {
     pub idempotency_lock: Duration,
     /// Where gateways send buyers back (`{return_base}/payments/{gateway}/return`).
     pub return_base: String,
+    /// How long the category tree, the promotions and the shipping methods
+    /// are kept in memory between store reads. A change made through this
+    /// engine is seen at once; one made elsewhere (another server on the
+    /// same database) within this time. Zero (the default) reads them for
+    /// every cart.
+    pub rules_cache_ttl: std::time::Duration,
 }
 
 impl Default for Config {
@@ -60,6 +67,7 @@ impl Default for Config {
             rounding: RoundingPolicy::HalfUp,
             idempotency_lock: Duration::seconds(30),
             return_base: "http://127.0.0.1:8080/api/v1".to_owned(),
+            rules_cache_ttl: std::time::Duration::ZERO,
         }
     }
 }
@@ -71,6 +79,7 @@ pub struct Commerce<S> {
     clock: Arc<dyn Clock>,
     config: Config,
     gateways: BTreeMap<String, Arc<dyn PaymentGateway>>,
+    rules: Arc<rules::Rules>,
 }
 
 impl<S> Clone for Commerce<S> {
@@ -80,6 +89,7 @@ impl<S> Clone for Commerce<S> {
             clock: Arc::clone(&self.clock),
             config: self.config.clone(),
             gateways: self.gateways.clone(),
+            rules: Arc::clone(&self.rules),
         }
     }
 }
@@ -92,6 +102,7 @@ impl<S: Store> Commerce<S> {
             clock,
             config,
             gateways: BTreeMap::new(),
+            rules: Arc::default(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! currency, unique codes, and usage limits that never drop below what live
 //! orders hold (I3).
 
+use super::rules::Rule;
 use super::{Commerce, CommerceError};
 use crate::ids::PromotionId;
 use crate::money::{Currency, Money};
@@ -75,7 +76,9 @@ impl<S: Store> Commerce<S> {
     }
 
     async fn put(&self, promotion: Promotion) -> Result<Promotion, CommerceError> {
-        match self.store.put_promotion(promotion.clone()).await {
+        let put = self.store.put_promotion(promotion.clone()).await;
+        self.rules_changed(Rule::Promotions);
+        match put {
             Ok(Ok(())) => Ok(promotion),
             Ok(Err(below)) => Err(CommerceError::LimitBelowUsage(below)),
             Err(StoreError::Duplicate { .. }) => Err(CommerceError::Duplicate("code")),
@@ -156,7 +159,9 @@ impl<S: Store> Commerce<S> {
     /// # Errors
     /// [`CommerceError::NotFound`].
     pub async fn delete_promotion(&self, id: PromotionId) -> Result<(), CommerceError> {
-        if self.store.delete_promotion(id).await? {
+        let deleted = self.store.delete_promotion(id).await;
+        self.rules_changed(Rule::Promotions);
+        if deleted? {
             Ok(())
         } else {
             Err(CommerceError::NotFound("promotion"))

@@ -4,6 +4,7 @@
 //! the same database offers the same ones and a change is seen at once by
 //! all of them; they are read again for every priced cart (a handful of rows).
 
+use super::rules::Rule;
 use super::{Commerce, CommerceError};
 use crate::cart::{Cart, CartOwner};
 use crate::money::{Currency, Money};
@@ -90,7 +91,9 @@ impl<S: Store> Commerce<S> {
     ) -> Result<ShippingMethod, CommerceError> {
         in_currency(&spec, self.config.currency)?;
         let method = ShippingMethod::try_from(spec).map_err(invalid)?;
-        match self.store.insert_shipping_method(method.clone()).await {
+        let inserted = self.store.insert_shipping_method(method.clone()).await;
+        self.rules_changed(Rule::Shipping);
+        match inserted {
             Ok(()) => Ok(method),
             Err(StoreError::Duplicate { .. }) => Err(CommerceError::Duplicate("code")),
             Err(e) => Err(e.into()),
@@ -125,7 +128,9 @@ impl<S: Store> Commerce<S> {
         }
         in_currency(&spec, self.config.currency)?;
         let method = ShippingMethod::try_from(spec).map_err(invalid)?;
-        if self.store.replace_shipping_method(method.clone()).await? {
+        let replaced = self.store.replace_shipping_method(method.clone()).await;
+        self.rules_changed(Rule::Shipping);
+        if replaced? {
             Ok(method)
         } else {
             Err(CommerceError::NotFound("shipping method"))
@@ -138,7 +143,9 @@ impl<S: Store> Commerce<S> {
     /// # Errors
     /// [`CommerceError::NotFound`].
     pub async fn delete_shipping_method(&self, code: &str) -> Result<(), CommerceError> {
-        if self.store.delete_shipping_method(code).await? {
+        let deleted = self.store.delete_shipping_method(code).await;
+        self.rules_changed(Rule::Shipping);
+        if deleted? {
             Ok(())
         } else {
             Err(CommerceError::NotFound("shipping method"))
@@ -159,10 +166,10 @@ impl<S: Store> Commerce<S> {
         let chosen = match code {
             None => None,
             Some(code) => {
-                let methods = self.store.shipping_methods().await?;
+                let methods = self.rules_shipping().await?;
                 let currency = self.config.currency;
                 let method = methods
-                    .into_iter()
+                    .iter()
                     .find(|m| m.code() == code && m.price().currency() == currency)
                     .ok_or_else(|| CommerceError::Validation {
                         field: "code",
@@ -184,7 +191,7 @@ impl<S: Store> Commerce<S> {
         &self,
         cart: &Cart,
     ) -> Result<Option<ShippingMethod>, CommerceError> {
-        let methods = self.store.shipping_methods().await?;
+        let methods = self.rules_shipping().await?;
         let chosen = cart.shipping_method.as_deref().and_then(|code| {
             methods
                 .iter()

@@ -208,15 +208,15 @@ pub async fn add_item<S: Store + 'static>(
     let result = async {
         let quantity = Quantity::new(i64::from(body.quantity))
             .map_err(|e| ApiError::validation("quantity", e.to_string()))?;
-        state
+        Ok(state
             .commerce
-            .add_to_cart(
+            .add_to_cart_and_view(
                 &caller.owner,
                 VariantId::from_uuid(body.variant_id),
                 quantity,
+                caller.customer,
             )
-            .await?;
-        view_of(&state, &caller).await
+            .await?)
     }
     .await;
     answer(&caller, result)

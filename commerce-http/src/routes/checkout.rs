@@ -177,9 +177,9 @@ pub async fn checkout<S: Store + 'static>(
         .as_deref()
         .map(str::trim)
         .filter(|m| !m.is_empty());
-    let order = state
+    let placed = state
         .commerce
-        .checkout_with(
+        .checkout_placed(
             CheckoutRequest {
                 owner,
                 customer,
@@ -191,7 +191,13 @@ pub async fn checkout<S: Store + 'static>(
         )
         .await?;
     state.nudge_relay();
-    let mut body = order_body(&state, &order).await?;
+    let order = placed.order;
+    // A fresh order has no payments yet; a replay shows them as they are now.
+    let mut body = if placed.replayed {
+        order_body(&state, &order).await?
+    } else {
+        OrderBody::new(&order, &[])
+    };
     if order.customer_id.is_none() {
         body.order_token = Some(order_token(&state, order.id));
     }
