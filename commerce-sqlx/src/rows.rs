@@ -158,6 +158,15 @@ pub(crate) struct ProductRow {
     deleted_at: Option<Ts>,
 }
 
+/// A product of a catalog page, with how many products match the whole
+/// query (`COUNT(*) OVER ()`): the page and its total in one statement.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct CountedProductRow {
+    #[sqlx(flatten)]
+    pub(crate) product: ProductRow,
+    pub(crate) total_count: i64,
+}
+
 impl ProductRow {
     pub(crate) fn into_domain(self) -> Product {
         Product {

@@ -16,8 +16,8 @@ use super::{Done, Fail, SqlStore, TxResult, low_stock, placeholders, to_i64, wri
 use crate::backend::{Arg, Backend, Dialect, Q, locking, q};
 use crate::error::{backend, is_unique};
 use crate::rows::{
-    CategoryRow, ProductRow, StoreRow, VariantProductRow, VariantRow, count, json, product_columns,
-    variant_columns,
+    CategoryRow, CountedProductRow, ProductRow, StoreRow, VariantProductRow, VariantRow, count,
+    json, product_columns, variant_columns,
 };
 
 /// A unique violation as [`StoreError::Duplicate`] of `what`; on SQLite,
@@ -201,11 +201,6 @@ impl<B: Backend> SqlStore<B> {
             .replace("{columns}", "COUNT(*)")
             .replace("{join}", "");
         let count_args = args.clone();
-        let total: Option<(i64,)> =
-            B::read_optional(&self.pool, Q::assembled(count_sql, count_args))
-                .await
-                .map_err(backend)?;
-        let total = total.map_or(0, |(n,)| u64::try_from(n).unwrap_or(0));
 
         let (join, order) = match query.sort {
             ProductSort::Newest => ("", "p.created_at DESC, p.id DESC"),
@@ -225,17 +220,35 @@ impl<B: Backend> SqlStore<B> {
         args.push(i64::from(query.per_page()).into());
         args.push(to_i64(query.offset())?.into());
         let n = args.len();
+        // The page carries the total (a window count over every match), so
+        // a page with rows is one statement; only a page past the end asks
+        // for the count on its own.
         let page_sql = format!(
             "{} ORDER BY {order} LIMIT ${} OFFSET ${}",
             filter
-                .replace("{columns}", product_columns!())
+                .replace(
+                    "{columns}",
+                    concat!(product_columns!(), ", COUNT(*) OVER () AS total_count")
+                )
                 .replace("{join}", join),
             n - 1,
             n
         );
-        let products: Vec<ProductRow> = B::read_all(&self.pool, Q::assembled(page_sql, args))
+        let rows: Vec<CountedProductRow> = B::read_all(&self.pool, Q::assembled(page_sql, args))
             .await
             .map_err(backend)?;
+        let total = match rows.first() {
+            Some(r) => r.total_count,
+            None => {
+                let total: Option<(i64,)> =
+                    B::read_optional(&self.pool, Q::assembled(count_sql, count_args))
+                        .await
+                        .map_err(backend)?;
+                total.map_or(0, |(n,)| n)
+            }
+        };
+        let total = u64::try_from(total).unwrap_or(0);
+        let products: Vec<ProductRow> = rows.into_iter().map(|r| r.product).collect();
         let mut variants = self
             .variants_of(&products.iter().map(|p| p.id).collect::<Vec<_>>())
             .await?;
