@@ -83,7 +83,7 @@ struct Conn {
     host: String,
 }
 
-/// An answer: status, the headers the harness reads, the body.
+/// An answer: its status and body.
 struct Answer {
     status: u16,
     body: Bytes,
@@ -610,33 +610,43 @@ struct Knobs {
     measure: Duration,
 }
 
-/// Runs one scenario: `make(k)` gives connection `k` its requests.
-async fn measure(
-    database: &'static str,
-    scenario: &str,
+/// Runs groups of connections (each `Next` one connection) in one window:
+/// warm-up, then the measured time; what each group completed in it, the
+/// window, and the CPU counters at its two ends.
+async fn window(
     server: &Server,
-    conns: usize,
     knobs: &Knobs,
-    make: impl Fn(usize) -> Next,
-) -> Result<Row, Error> {
-    let start = Instant::now();
-    let from = start + knobs.warm;
+    groups: Vec<Vec<Next>>,
+) -> Result<(Vec<Tally>, Instant, Instant, (Cpu, Cpu)), Error> {
+    let from = Instant::now() + knobs.warm;
     let end = from + knobs.measure;
-    let handles = spawn_group(server.addr, (0..conns).map(&make).collect(), from, end);
+    let handles: Vec<_> = groups
+        .into_iter()
+        .map(|nexts| spawn_group(server.addr, nexts, from, end))
+        .collect();
     tokio::time::sleep_until(from.into()).await;
     let before = Cpu::now(server.pid());
     tokio::time::sleep_until(end.into()).await;
     let after = Cpu::now(server.pid());
-    let tally = join(handles).await?;
-    Ok(row(
-        database,
-        scenario,
-        conns,
-        tally,
-        from,
-        end,
-        (before, after),
-    ))
+    let mut tallies = Vec::with_capacity(handles.len());
+    for h in handles {
+        tallies.push(join(h).await?);
+    }
+    Ok((tallies, from, end, (before, after)))
+}
+
+/// Runs one scenario, one connection per `Next`.
+async fn measure(
+    database: &'static str,
+    scenario: &str,
+    server: &Server,
+    knobs: &Knobs,
+    nexts: Vec<Next>,
+) -> Result<Row, Error> {
+    let conns = nexts.len();
+    let (mut tallies, from, end, cpu) = window(server, knobs, vec![nexts]).await?;
+    let tally = tallies.pop().unwrap_or_default();
+    Ok(row(database, scenario, conns, tally, from, end, cpu))
 }
 
 fn detail(shop: &Arc<Shop>) -> impl Fn(usize) -> Next {
@@ -754,29 +764,18 @@ async fn run_database(
     for &conns in connections {
         if wants("detail") {
             eprintln!("{database}: detail × {conns}");
-            rows.push(measure(database, "detail", &server, conns, knobs, detail(&shop)).await?);
+            let nexts = (0..conns).map(detail(&shop)).collect();
+            rows.push(measure(database, "detail", &server, knobs, nexts).await?);
         }
         if wants("list") {
             eprintln!("{database}: list × {conns}");
-            rows.push(measure(database, "list", &server, conns, knobs, list).await?);
+            let nexts = (0..conns).map(list).collect();
+            rows.push(measure(database, "list", &server, knobs, nexts).await?);
         }
         if wants("add") {
             eprintln!("{database}: add × {conns}");
-            let nexts = std::sync::Mutex::new(
-                add_to_cart(server.addr, &shop, conns)
-                    .await?
-                    .into_iter()
-                    .map(Some)
-                    .collect::<Vec<_>>(),
-            );
-            let take = |k: usize| -> Next {
-                nexts
-                    .lock()
-                    .ok()
-                    .and_then(|mut n| n[k].take())
-                    .unwrap_or_else(|| Box::new(|| None))
-            };
-            rows.push(measure(database, "add", &server, conns, knobs, take).await?);
+            let nexts = add_to_cart(server.addr, &shop, conns).await?;
+            rows.push(measure(database, "add", &server, knobs, nexts).await?);
         }
         if wants("checkout") {
             eprintln!("{database}: checkout × {conns} (filling carts)");
@@ -784,7 +783,8 @@ async fn run_database(
         }
         if wants("login") {
             eprintln!("{database}: login × {conns}");
-            rows.push(measure(database, "login", &server, conns, knobs, logins).await?);
+            let nexts = (0..conns).map(logins).collect();
+            rows.push(measure(database, "login", &server, knobs, nexts).await?);
         }
     }
     if wants("flood") {
@@ -809,17 +809,10 @@ async fn checkout_run(
     flood: usize,
 ) -> Result<Row, Error> {
     let carts = filled_carts(server.addr, shop, carts_for(knobs), 16).await?;
-    let start = Instant::now();
-    let from = start + knobs.warm;
-    let end = from + knobs.measure;
-    let buyers = spawn_group(server.addr, checkouts(carts, conns), from, end);
-    let flooders = spawn_group(server.addr, (0..flood).map(logins).collect(), from, end);
-    tokio::time::sleep_until(from.into()).await;
-    let before = Cpu::now(server.pid());
-    tokio::time::sleep_until(end.into()).await;
-    let after = Cpu::now(server.pid());
-    let buys = join(buyers).await?;
-    let floods = join(flooders).await?;
+    let groups = vec![checkouts(carts, conns), (0..flood).map(logins).collect()];
+    let (mut tallies, from, end, cpu) = window(server, knobs, groups).await?;
+    let floods = tallies.pop().unwrap_or_default();
+    let buys = tallies.pop().unwrap_or_default();
     if flood > 0 {
         let n = floods.latencies_us.len();
         let mut sorted = floods.latencies_us.clone();
@@ -832,15 +825,7 @@ async fn checkout_run(
             floods.unexpected.keys().collect::<Vec<_>>()
         );
     }
-    Ok(row(
-        database,
-        scenario,
-        conns,
-        buys,
-        from,
-        end,
-        (before, after),
-    ))
+    Ok(row(database, scenario, conns, buys, from, end, cpu))
 }
 
 /// `BENCH_DATABASE_URL`; else, when the local server's socket exists, the

@@ -23,59 +23,49 @@ use bytes::Bytes;
 
 /// The group's routes.
 pub fn routes<S: Store + 'static>(state: AppState<S>) -> Route {
-    // The admin's account: the scope of its idempotency keys.
-    let admin = || {
-        auth::required(state.clone()).and_then(|p: Principal| async move {
-            p.require_admin()
-                .map(|()| p.customer_id.to_string())
-                .map_err(warp::reject::custom)
-        })
-    };
     let list = warp::path!("api" / "v1" / "admin" / "orders")
         .and(warp::get())
         .and(with_state(state.clone()))
-        .and(admin())
+        .and(
+            auth::required(state.clone())
+                .and_then(
+                    |p: Principal| async move { p.require_admin().map_err(warp::reject::custom) },
+                )
+                .untuple_one(),
+        )
         .and(extract::query::<StatusQuery>())
-        .then(|state, _admin: String, query| list_orders::<S>(state, query))
+        .then(list_orders::<S>)
         .map(respond);
     let ship = warp::path!("api" / "v1" / "admin" / "orders" / Uuid / "ship")
         .and(warp::post())
         .and(with_state(state.clone()))
-        .and(admin())
-        .and(replay::guard())
+        .and(replay::admin_guard(state.clone()))
         .and(extract::optional_json_and_raw::<ShipBody>())
         .then(
-            |id, state: AppState<S>, admin, guard: replay::Guard, (body, raw): (_, Bytes)| async move {
-                guard
-                    .run(&state, admin, &raw, ship(id, state.clone(), body))
-                    .await
+            |id, state: AppState<S>, guard: replay::Guard, (body, raw): (_, Bytes)| async move {
+                let route = ship(id, state.clone(), body);
+                guard.run(&state, &raw, route).await
             },
         )
         .map(respond);
     let deliver = warp::path!("api" / "v1" / "admin" / "orders" / Uuid / "deliver")
         .and(warp::post())
         .and(with_state(state.clone()))
-        .and(admin())
-        .and(replay::guard())
-        .then(
-            |id, state: AppState<S>, admin, guard: replay::Guard| async move {
-                guard
-                    .run(&state, admin, b"", deliver(id, state.clone()))
-                    .await
-            },
-        )
+        .and(replay::admin_guard(state.clone()))
+        .then(|id, state: AppState<S>, guard: replay::Guard| async move {
+            let route = deliver(id, state.clone());
+            guard.run(&state, b"", route).await
+        })
         .map(respond);
     let refund = warp::path!("api" / "v1" / "admin" / "orders" / Uuid / "refund")
         .and(warp::post())
         .and(with_state(state.clone()))
-        .and(admin())
-        .and(replay::guard())
+        .and(replay::admin_guard(state))
         .and(extract::optional_json_and_raw::<RefundRequest>())
         .then(
-            |id, state: AppState<S>, admin, guard: replay::Guard, (body, raw): (_, Bytes)| async move {
-                guard
-                    .run(&state, admin, &raw, refund(id, state.clone(), body))
-                    .await
+            |id, state: AppState<S>, guard: replay::Guard, (body, raw): (_, Bytes)| async move {
+                let route = refund(id, state.clone(), body);
+                guard.run(&state, &raw, route).await
             },
         )
         .map(respond);

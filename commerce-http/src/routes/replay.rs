@@ -11,7 +11,9 @@
 //! and a retry runs. Without a key the route runs as before.
 //!
 //! Keys live in the same store as checkout's (`IdempotencyStore`), with the
-//! scope `http:<account id>`, and are pruned with them.
+//! scope `http:<account id>`, and are pruned with them. Only admins' writes
+//! take them ([`admin_guard`]): the role is checked before a key is read,
+//! so a refusal of the caller is never stored under it.
 
 use std::future::Future;
 
@@ -27,25 +29,39 @@ use warp::{Filter, Rejection};
 
 use super::checkout::IDEMPOTENCY_KEY;
 use super::respond;
+use crate::auth::{self, Principal};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// What a route's request is made of, for its fingerprint.
+/// Whose request, with which key, and what it is made of (its fingerprint).
 #[derive(Debug, Clone)]
 pub struct Guard {
+    who: Principal,
     key: Option<IdempotencyKey>,
     method: String,
     path: String,
 }
 
-/// The optional key and the request's method and path. A malformed key is
-/// 422 `validation_failed` (`Idempotency-Key`).
-pub fn guard() -> impl Filter<Extract = (Guard,), Error = Rejection> + Clone {
-    warp::header::optional::<String>(IDEMPOTENCY_KEY)
+/// An admin's request with its optional key: not an admin is 401/403 (as
+/// [`Principal::require_admin`]); a malformed key is 422
+/// `validation_failed` (`Idempotency-Key`).
+pub fn admin_guard<S: Store + 'static>(
+    state: AppState<S>,
+) -> impl Filter<Extract = (Guard,), Error = Rejection> + Clone {
+    auth::required(state)
+        .and_then(|who: Principal| async move {
+            who.require_admin()
+                .map(|()| who)
+                .map_err(warp::reject::custom)
+        })
+        .and(warp::header::optional::<String>(IDEMPOTENCY_KEY))
         .and(warp::method())
         .and(warp::path::full())
         .and_then(
-            |key: Option<String>, method: warp::http::Method, path: warp::path::FullPath| async move {
+            |who: Principal,
+             key: Option<String>,
+             method: warp::http::Method,
+             path: warp::path::FullPath| async move {
                 let key = match key {
                     None => None,
                     Some(k) => Some(IdempotencyKey::parse(&k).map_err(|e| {
@@ -53,6 +69,7 @@ pub fn guard() -> impl Filter<Extract = (Guard,), Error = Rejection> + Clone {
                     })?),
                 };
                 Ok::<_, Rejection>(Guard {
+                    who,
                     key,
                     method: method.as_str().to_owned(),
                     path: path.as_str().to_owned(),
@@ -93,12 +110,16 @@ fn rebuild(stored: Stored) -> Response {
 }
 
 impl Guard {
-    /// Runs `route` once per key for `scope` (the caller), `body` being the
-    /// request's raw body; without a key, just runs it.
+    /// The caller (an admin).
+    pub fn who(&self) -> &Principal {
+        &self.who
+    }
+
+    /// Runs `route` once per key of the caller, `body` being the request's
+    /// raw body; without a key, just runs it.
     pub async fn run<S, F>(
         self,
         state: &AppState<S>,
-        scope: String,
         body: &[u8],
         route: F,
     ) -> Result<Response, ApiError>
@@ -109,7 +130,7 @@ impl Guard {
         let Some(key) = self.key else {
             return route.await;
         };
-        let scope = format!("http:{scope}");
+        let scope = format!("http:{}", self.who.customer_id);
         let store = state.commerce.store();
         let now = state.commerce.clock().now();
         let fingerprint = Fingerprint::of(&[self.method.as_bytes(), self.path.as_bytes(), body]);

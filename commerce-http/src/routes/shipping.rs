@@ -29,31 +29,19 @@ pub fn routes<S: Store + 'static>(state: AppState<S>) -> Route {
         .and(extract::query::<Paging>())
         .then(list_shipping_methods::<S>)
         .map(respond);
-    let create =
-        warp::path!("api" / "v1" / "admin" / "shipping-methods")
-            .and(warp::post())
-            .and(with_state(state.clone()))
-            .and(auth::required(state.clone()))
-            .and(replay::guard())
-            .and(extract::json_and_raw::<NewShippingMethod>())
-            .then(
-                |state: AppState<S>,
-                 who: Principal,
-                 guard: replay::Guard,
-                 (body, raw): (_, Bytes)| async move {
-                    who.require_admin()?;
-                    let scope = who.customer_id.to_string();
-                    guard
-                        .run(
-                            &state,
-                            scope,
-                            &raw,
-                            create_shipping_method(state.clone(), who, body),
-                        )
-                        .await
-                },
-            )
-            .map(respond);
+    let create = warp::path!("api" / "v1" / "admin" / "shipping-methods")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(replay::admin_guard(state.clone()))
+        .and(extract::json_and_raw::<NewShippingMethod>())
+        .then(
+            |state: AppState<S>, guard: replay::Guard, (body, raw): (_, Bytes)| async move {
+                let who = guard.who().clone();
+                let route = create_shipping_method(state.clone(), who, body);
+                guard.run(&state, &raw, route).await
+            },
+        )
+        .map(respond);
     let update = warp::path!("api" / "v1" / "admin" / "shipping-methods" / String)
         .and(warp::patch())
         .and(with_state(state.clone()))
