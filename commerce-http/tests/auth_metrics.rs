@@ -2,6 +2,7 @@
 //! `commerce_login_failures_total{reason}`. Alone in its test binary, since
 //! the Prometheus recorder is global to the process.
 
+#[path = "http/common/mod.rs"]
 mod common;
 
 use commerce_http::ratelimit::{Limits, Quota, bucket};
