@@ -231,6 +231,13 @@ pub(crate) mod sealed {
         ) -> impl Future<Output = Result<Option<T>, sqlx::Error>> + Send;
         /// Runs one statement outside a transaction.
         fn run(pool: &Self::Pool, q: Q) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
+        /// Every row of one statement that writes, run as its own
+        /// transaction; never sent twice (its outcome may be unknown when
+        /// the connection is lost).
+        fn write_all<T: Rowed>(
+            pool: &Self::Pool,
+            q: Q,
+        ) -> impl Future<Output = Result<Vec<T>, sqlx::Error>> + Send;
     }
 }
 
@@ -401,6 +408,12 @@ mod sqlite_impl {
                 .await?;
             Ok(done.rows_affected())
         }
+
+        async fn write_all<T: Rowed>(pool: &SqlitePool, q: Q) -> Result<Vec<T>, sqlx::Error> {
+            sqlx::query_as_with(sql_text(q.sql), arguments(q.args)?)
+                .fetch_all(pool)
+                .await
+        }
     }
 }
 
@@ -568,6 +581,12 @@ mod pg_impl {
                 .execute(pool)
                 .await?;
             Ok(done.rows_affected())
+        }
+
+        async fn write_all<T: Rowed>(pool: &PgPool, q: Q) -> Result<Vec<T>, sqlx::Error> {
+            sqlx::query_as_with(sql_text(q.sql), arguments(q.args)?)
+                .fetch_all(pool)
+                .await
         }
     }
 }

@@ -361,7 +361,7 @@ macro_rules! order_columns {
     () => {
         "o.id, o.number, o.customer_id, o.email, o.status, o.currency, o.subtotal_minor, \
          o.discount_total_minor, o.shipping_total_minor, o.tax_total_minor, o.total_minor, \
-         o.prices_include_tax, o.captured_minor, o.paid_by, o.tracking, \
+         o.prices_include_tax, o.captured_minor, o.refunded_minor, o.paid_by, o.tracking, \
          o.reservation_expires_at, o.snapshot, o.created_at, o.updated_at"
     };
 }
@@ -382,6 +382,7 @@ pub(crate) struct OrderRow {
     total_minor: i64,
     prices_include_tax: bool,
     captured_minor: i64,
+    refunded_minor: i64,
     paid_by: Option<Uuid>,
     tracking: Option<String>,
     reservation_expires_at: Ts,
@@ -391,6 +392,12 @@ pub(crate) struct OrderRow {
 }
 
 impl OrderRow {
+    /// Whether the order has refund rows: `refunded_minor` is their sum,
+    /// written with each of them, and each is more than zero.
+    pub(crate) fn has_refunds(&self) -> bool {
+        self.refunded_minor != 0
+    }
+
     pub(crate) fn into_domain(self, refunds: Vec<RefundRecord>) -> Result<Order, StoreError> {
         let c = currency(&self.currency)?;
         let m = |minor| Money::from_minor(minor, c);

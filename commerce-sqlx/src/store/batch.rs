@@ -3,9 +3,9 @@
 //! [`MAX_BATCH`]) into one transaction — one commit, so one WAL flush on
 //! PostgreSQL, for many orders.
 //!
-//! Up to two leaders per store (one on SQLite) (per pool) run the batches, each
-//! in a task of its own, so a caller that stops waiting (a dropped request)
-//! never cuts a batch short. A call alone is a batch of one: no waiting is
+//! One leader per store (per pool) runs the batches, in a task of its own,
+//! so a caller that stops waiting (a dropped request) never cuts a batch
+//! short. A call alone is a batch of one: no waiting is
 //! added to gather more.
 //!
 //! Each order is decided on its own inside the batch (see `place.rs`): a
@@ -23,7 +23,7 @@ use std::sync::Mutex;
 use commerce_core::storage::{PlaceOrder, StoreError};
 use tokio::sync::oneshot;
 
-use super::place::{Placed, place_batch};
+use super::place::{AtOnce, Placed, place_at_once_pg, place_batch};
 use super::{Done, Fail, MAX_ATTEMPTS, SqlStore, backoff};
 use crate::backend::{Backend, Dialect, TxMode};
 use crate::error::{backend, is_conflict};
@@ -33,17 +33,14 @@ use crate::error::{backend, is_conflict};
 /// sizes, small.
 pub(crate) const MAX_BATCH: usize = 64;
 
-/// Batches in flight at once per store. On PostgreSQL two let one batch
-/// lock and write while the other waits for its commit's flush; they cannot
-/// deadlock each other, since each takes its locks in the global order.
-/// SQLite has one writer at a time anyway: a second batch would only wait
-/// for the file lock.
-fn max_leaders<B: Backend>() -> usize {
-    match B::DIALECT {
-        Dialect::Postgres => 2,
-        Dialect::Sqlite => 1,
-    }
-}
+/// Batches in flight at once per store: one. On PostgreSQL a batch that
+/// fits is one statement and one round trip (`place_at_once_pg`), so a
+/// second batch in flight would gain little, and on a hot row it costs
+/// much: it waits for the first one's row lock and then re-checks its whole
+/// plan against the new row (`EvalPlanQual`), which measured slower than
+/// one leader (8 tasks on one SKU: 2,900 against 4,560 reservations per
+/// second; docs/PERFORMANCE.md). SQLite has one writer at a time anyway.
+const MAX_LEADERS: usize = 1;
 
 type Reply = oneshot::Sender<Result<Placed, StoreError>>;
 
@@ -55,6 +52,9 @@ pub(crate) struct Batcher {
     /// the calls it wants in one batch are queued.
     #[cfg(test)]
     pub(crate) gate: tokio::sync::Mutex<()>,
+    /// Batches placed by one statement (`place_at_once_pg`), for tests.
+    #[cfg(test)]
+    pub(crate) at_once: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -76,7 +76,8 @@ impl Batcher {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Queues a call; `true` when the caller must start a leader.
+    /// Queues a call; `true` when the caller must start a leader (fewer
+    /// than `max_leaders` run).
     fn push(&self, place: PlaceOrder, reply: Reply, max_leaders: usize) -> bool {
         let mut state = self.state();
         state.queue.push_back((place, reply));
@@ -140,8 +141,9 @@ impl Drop for Leading<'_> {
 enum Failed {
     /// Before the commit: nothing was written.
     Before(StoreError),
-    /// The commit failed: the batch as a whole failed.
-    Commit(sqlx::Error),
+    /// The commit failed, or its outcome is unknown: the batch as a whole
+    /// failed.
+    Commit(String),
 }
 
 fn abandoned() -> StoreError {
@@ -155,7 +157,7 @@ impl<B: Backend> SqlStore<B> {
     /// Places an order through the batch queue.
     pub(crate) async fn place(&self, place: PlaceOrder) -> Result<Placed, StoreError> {
         let (reply, outcome) = oneshot::channel();
-        if self.batcher.push(place, reply, max_leaders::<B>()) {
+        if self.batcher.push(place, reply, MAX_LEADERS) {
             let store = self.clone();
             tokio::spawn(async move { store.lead().await });
         }
@@ -222,6 +224,19 @@ impl<B: Backend> SqlStore<B> {
     /// The batch in one transaction, run again after a deadlock or
     /// serialization failure.
     async fn place_all(&self, batch: &[PlaceOrder]) -> Result<Vec<Placed>, Failed> {
+        if B::DIALECT == Dialect::Postgres {
+            match place_at_once_pg::<B>(&self.pool, batch).await {
+                AtOnce::Placed(results) => {
+                    #[cfg(test)]
+                    self.batcher
+                        .at_once
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    return Ok(results);
+                }
+                AtOnce::Unknown(e) => return Err(Failed::Commit(e)),
+                AtOnce::Decide => {}
+            }
+        }
         let mut attempt: u32 = 0;
         loop {
             let mut tx = B::begin(&self.pool, TxMode::Write)
@@ -231,7 +246,7 @@ impl<B: Backend> SqlStore<B> {
                 Ok(Done::Commit(results)) => match B::commit(tx).await {
                     Ok(()) => return Ok(results),
                     Err(e) if is_conflict(&e) => e,
-                    Err(e) => return Err(Failed::Commit(e)),
+                    Err(e) => return Err(Failed::Commit(e.to_string())),
                 },
                 Ok(Done::Rollback(results)) => {
                     drop(tx);
@@ -255,7 +270,7 @@ impl<B: Backend> SqlStore<B> {
 /// A failed commit: nothing of the batch was written — or, when the
 /// connection was lost during the commit, perhaps all of it; either way
 /// trying again with the same idempotency key is safe.
-fn commit_failed(e: &sqlx::Error) -> StoreError {
+fn commit_failed(e: &str) -> StoreError {
     StoreError::Backend {
         message: format!("the commit of the order's batch failed: {e}"),
         retryable: true,

@@ -263,8 +263,17 @@ pub(crate) async fn assemble_orders<B: Backend>(
     tx: &mut B::Tx,
     rows: Vec<OrderRow>,
 ) -> Result<Vec<Order>, Fail> {
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let mut refunds = refunds_of::<B>(tx, &ids).await?;
+    // Only orders with refunds have rows to read.
+    let ids: Vec<Uuid> = rows
+        .iter()
+        .filter(|r| r.has_refunds())
+        .map(|r| r.id)
+        .collect();
+    let mut refunds = if ids.is_empty() {
+        Vec::new()
+    } else {
+        refunds_of::<B>(tx, &ids).await?
+    };
     rows.into_iter()
         .map(|row| {
             let mine: Vec<RefundRecord> = refunds

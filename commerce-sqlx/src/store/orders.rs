@@ -486,6 +486,27 @@ impl<B: Backend> SqlStore<B> {
 
 impl<B: Backend> SqlStore<B> {
     pub(crate) async fn read_order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        // Most orders have no refunds: then the order's row is the whole
+        // order, and one statement reads it consistently.
+        let row: Option<OrderRow> = B::read_optional(
+            &self.pool,
+            q!(
+                concat!(
+                    "SELECT ",
+                    order_columns!(),
+                    " FROM orders o WHERE o.id = $1"
+                ),
+                id.as_uuid()
+            ),
+        )
+        .await
+        .map_err(crate::error::backend)?;
+        match row {
+            None => return Ok(None),
+            Some(row) if !row.has_refunds() => return row.into_domain(Vec::new()).map(Some),
+            Some(_) => {}
+        }
+        // With refunds, the row and its refunds in one snapshot.
         let mut tx = B::begin(&self.pool, crate::backend::TxMode::Snapshot)
             .await
             .map_err(crate::error::backend)?;

@@ -468,18 +468,17 @@ async fn write_order<B: Backend>(
     events_after_crossing::<B>(tx, place, order, a).await
 }
 
-/// Every accepted order of the batch in one statement (PostgreSQL), when
-/// none of them crossed a low-stock threshold: the carts emptied, the
-/// orders (numbered in batch order), their lines, reservations and usage
-/// records, the idempotency keys, the `OrderPlaced` events (in batch order)
-/// and the stock, summed per variant — data-modifying CTEs over arrays, one
-/// element per row. The orders, numbered, in `accepted`'s order.
-async fn write_batch_pg<B: Backend>(
-    tx: &mut B::Tx,
-    batch: &[PlaceOrder],
-    accepted: &[Accepted],
-) -> Result<Vec<Order>, Fail> {
-    const SQL: &str = "WITH o AS (\
+/// The statement writing a batch's accepted orders on PostgreSQL:
+/// data-modifying CTEs over arrays, one element per row, answering each
+/// order's id and number with the carts and stock rows it changed.
+///
+/// `$prefix` comes first in the `WITH`; `$where` and `$and` end each
+/// write's condition (empty for the batch written inside its transaction;
+/// a guard for [`place_at_once_pg`]).
+macro_rules! batch_sql {
+    ($prefix:expr, $where:expr, $and:expr) => {
+        concat!(
+            "WITH ", $prefix, "o AS (\
             INSERT INTO orders (id, number, customer_id, email, status, currency, \
             subtotal_minor, discount_total_minor, shipping_total_minor, tax_total_minor, \
             total_minor, prices_include_tax, captured_minor, refunded_minor, paid_by, tracking, \
@@ -492,40 +491,169 @@ async fn write_batch_pg<B: Backend>(
             $11::boolean[], $12::timestamptz[], $13::text[], $14::timestamptz[], \
             $15::timestamptz[]) WITH ORDINALITY AS t(id, customer_id, email, status, \
             currency, subtotal, discount, shipping, tax, total, incl, expires, snapshot, \
-            created, updated, ord) \
+            created, updated, ord)", $where, " \
             ORDER BY t.ord RETURNING id, number), \
         c AS (\
             UPDATE carts SET lines = '[]', codes = '[]', version = carts.version + 1, \
             updated_at = t.at FROM unnest($16::uuid[], $17::bigint[], $18::timestamptz[]) \
-            AS t(id, version, at) WHERE carts.id = t.id AND carts.version = t.version \
+            AS t(id, version, at) WHERE carts.id = t.id AND carts.version = t.version", $and, " \
             RETURNING 1), \
         l AS (\
             INSERT INTO order_lines (order_id, line_no, variant_id, product_id, store_id, \
             quantity) SELECT * FROM unnest($19::uuid[], $20::bigint[], $21::uuid[], \
-            $22::uuid[], $23::uuid[], $24::bigint[])), \
+            $22::uuid[], $23::uuid[], $24::bigint[])", $where, "), \
         r AS (\
             INSERT INTO reservations (order_id, variant_id, quantity, expires_at) \
             SELECT * FROM unnest($25::uuid[], $26::uuid[], $27::bigint[], \
-            $28::timestamptz[])), \
+            $28::timestamptz[])", $where, "), \
         k AS (\
             UPDATE idempotency_keys SET response = t.response \
             FROM unnest($29::text[], $30::text[], $31::text[]) AS t(scope, idem_key, response) \
-            WHERE idempotency_keys.scope = t.scope AND idempotency_keys.idem_key = t.idem_key), \
+            WHERE idempotency_keys.scope = t.scope AND idempotency_keys.idem_key = t.idem_key", $and, "), \
         u AS (\
             INSERT INTO promotion_usage (promotion_id, order_id, customer_id, state) \
             SELECT t.p, t.o, t.c, $32 FROM unnest($33::uuid[], $34::uuid[], $35::uuid[]) \
-            AS t(p, o, c)), \
+            AS t(p, o, c)", $where, "), \
         e AS (\
             INSERT INTO outbox (id, kind, payload, created_at) \
             SELECT t.id, t.kind, CAST(t.payload AS jsonb), t.at \
             FROM unnest($36::uuid[], $37::text[], $38::text[], $39::timestamptz[]) \
-            WITH ORDINALITY AS t(id, kind, payload, at, ord) ORDER BY t.ord), \
+            WITH ORDINALITY AS t(id, kind, payload, at, ord)", $where, " ORDER BY t.ord), \
         s AS (\
             UPDATE variants v SET reserved = v.reserved + t.n \
             FROM unnest($40::uuid[], $41::bigint[]) AS t(id, n) \
-            WHERE v.id = t.id AND v.on_hand - v.reserved >= t.n RETURNING 1) \
-        SELECT id, number, (SELECT COUNT(*) FROM c), (SELECT COUNT(*) FROM s) FROM o";
+            WHERE v.id = t.id AND v.on_hand - v.reserved >= t.n", $and, " RETURNING 1) \
+        SELECT id, number, (SELECT COUNT(*) FROM c), (SELECT COUNT(*) FROM s) FROM o"
+        )
+    };
+}
 
+/// The batch statement inside the batch's transaction, after step 1 locked
+/// and step 2 decided.
+const WRITE_BATCH: &str = batch_sql!("", "", "");
+
+/// The batch statement on its own, as its own transaction: it locks the
+/// carts and then the variants (by id, as step 1 does), and writes only
+/// when every order would be accepted as it comes — each cart found at its
+/// version, each variant found with stock for the batch's whole demand — and
+/// no variant's available stock crosses the low-stock threshold (`$42`);
+/// otherwise it writes nothing and answers no rows. `lk` is counted whole,
+/// so every row is locked before any is written.
+const WRITE_BATCH_AT_ONCE: &str = batch_sql!(
+    "lc AS MATERIALIZED (SELECT id, version FROM carts WHERE id = ANY($16) \
+         ORDER BY id FOR NO KEY UPDATE), \
+     lv AS MATERIALIZED (SELECT id, on_hand, reserved FROM variants WHERE id = ANY($40) \
+         ORDER BY id FOR NO KEY UPDATE), \
+     lk AS MATERIALIZED (SELECT FALSE AS variant, id, version AS a, CAST(0 AS BIGINT) AS b \
+         FROM lc UNION ALL SELECT TRUE, id, on_hand, reserved FROM lv), \
+     chk AS (SELECT (SELECT COUNT(*) FROM lk) = cardinality($16) + cardinality($40) \
+         AND NOT EXISTS (SELECT 1 FROM unnest($16::uuid[], $17::bigint[]) AS t(id, version) \
+             WHERE NOT EXISTS (SELECT 1 FROM lk WHERE NOT lk.variant AND lk.id = t.id \
+                 AND lk.a = t.version)) \
+         AND NOT EXISTS (SELECT 1 FROM unnest($40::uuid[], $41::bigint[]) AS t(id, n) \
+             JOIN lk ON lk.variant AND lk.id = t.id \
+             WHERE lk.a - lk.b < t.n OR (lk.a - lk.b > $42 AND lk.a - lk.b - t.n <= $42)) \
+         AS ok), ",
+    " WHERE (SELECT ok FROM chk)",
+    " AND (SELECT ok FROM chk)"
+);
+
+/// A batch statement with its arguments, and what its answer is checked
+/// against.
+struct BatchWrite {
+    q: Q,
+    /// The accepted orders, numbered once written.
+    orders: Vec<Order>,
+    /// Carts and variant rows the statement must change.
+    carts: usize,
+    stock: usize,
+}
+
+/// Every accepted order of the batch in one statement (PostgreSQL), when
+/// none of them crossed a low-stock threshold: the carts emptied, the
+/// orders (numbered in batch order), their lines, reservations and usage
+/// records, the idempotency keys, the `OrderPlaced` events (in batch order)
+/// and the stock, summed per variant. The orders, numbered, in
+/// `accepted`'s order.
+async fn write_batch_pg<B: Backend>(
+    tx: &mut B::Tx,
+    batch: &[PlaceOrder],
+    accepted: &[Accepted],
+) -> Result<Vec<Order>, Fail> {
+    let write = batch_write(WRITE_BATCH, batch, accepted)?;
+    let rows = B::fetch_all(tx, write.q).await?;
+    numbered(write.orders, write.carts, write.stock, rows)
+}
+
+/// How [`place_at_once_pg`] ended.
+pub(crate) enum AtOnce {
+    /// Every order placed and committed, in the batch's order.
+    Placed(Vec<Placed>),
+    /// Nothing was written: an order would be refused, or cross a low-stock
+    /// threshold, or carries promotions, or the statement failed. The batch
+    /// must be decided order by order.
+    Decide,
+    /// The connection was lost with the statement sent: it may or may not
+    /// have committed.
+    Unknown(String),
+}
+
+/// The whole batch as one statement and its own transaction (PostgreSQL):
+/// one round trip instead of four (`BEGIN`, lock, write, `COMMIT`), when
+/// every order of it would be accepted as it comes and none uses a
+/// promotion or crosses a low-stock threshold. Otherwise nothing is
+/// written, and the caller decides the batch order by order as before.
+pub(crate) async fn place_at_once_pg<B: Backend>(pool: &B::Pool, batch: &[PlaceOrder]) -> AtOnce {
+    let Some(threshold) = batch.first().map(|p| p.low_stock_threshold) else {
+        return AtOnce::Decide;
+    };
+    let mut carts: Vec<Uuid> = batch
+        .iter()
+        .filter_map(|p| p.cart.map(|(c, _)| c.as_uuid()))
+        .collect();
+    let cart_count = carts.len();
+    carts.sort();
+    carts.dedup();
+    if B::DIALECT != Dialect::Postgres
+        || carts.len() != cart_count
+        || batch
+            .iter()
+            .any(|p| !p.order.promotions.is_empty() || p.low_stock_threshold != threshold)
+    {
+        return AtOnce::Decide;
+    }
+    let accepted: Vec<Accepted> = (0..batch.len())
+        .map(|index| Accepted {
+            index,
+            crossed: Vec::new(),
+        })
+        .collect();
+    let Ok(mut write) = batch_write(WRITE_BATCH_AT_ONCE, batch, &accepted) else {
+        return AtOnce::Decide;
+    };
+    write.q = write.q.arg(i64::from(threshold));
+    match B::write_all(pool, write.q).await {
+        Ok(rows) if rows.is_empty() => AtOnce::Decide,
+        Ok(rows) => match numbered(write.orders, write.carts, write.stock, rows) {
+            Ok(orders) => AtOnce::Placed(orders.into_iter().map(Ok).collect()),
+            // Committed, yet not as the guard promised: say so; a retry
+            // with the same idempotency key answers what was written.
+            Err(e) => AtOnce::Unknown(format!(
+                "the batch was written, but not as asked: {}",
+                e.into_store()
+            )),
+        },
+        Err(e) if crate::error::is_lost(&e) => AtOnce::Unknown(e.to_string()),
+        Err(_) => AtOnce::Decide,
+    }
+}
+
+/// The statement of `sql` for the accepted orders of `batch`.
+fn batch_write(
+    sql: &'static str,
+    batch: &[PlaceOrder],
+    accepted: &[Accepted],
+) -> Result<BatchWrite, Fail> {
     let n = accepted.len();
     let mut orders: Vec<Order> = Vec::with_capacity(n);
     let (mut ids, mut customers, mut emails, mut statuses, mut currencies) = (
@@ -644,54 +772,66 @@ async fn write_batch_pg<B: Backend>(
     let (s_ids, s_counts): (Vec<Uuid>, Vec<i64>) = taken.into_iter().unzip();
     let (carts_named, stock_named) = (cart_ids.len(), s_ids.len());
 
-    let rows: Vec<(Uuid, i64, i64, i64)> = B::fetch_all(
-        tx,
-        q!(
-            SQL,
-            ids,
-            customers,
-            emails,
-            statuses,
-            currencies,
-            subtotals,
-            discounts,
-            shippings,
-            taxes,
-            totals,
-            incl,
-            expires,
-            snapshots,
-            created,
-            updated,
-            cart_ids,
-            cart_versions,
-            cart_times,
-            l_orders,
-            l_nos,
-            l_variants,
-            l_products,
-            l_stores,
-            l_qty,
-            r_orders,
-            r_variants,
-            r_qty,
-            r_expires,
-            k_scopes,
-            k_keys,
-            k_responses,
-            usage_state_str(UsageState::Reserved),
-            u_promotions,
-            u_orders,
-            u_customers,
-            e_ids,
-            e_kinds,
-            e_payloads,
-            e_times,
-            s_ids,
-            s_counts
-        ),
-    )
-    .await?;
+    let q = q!(
+        sql,
+        ids,
+        customers,
+        emails,
+        statuses,
+        currencies,
+        subtotals,
+        discounts,
+        shippings,
+        taxes,
+        totals,
+        incl,
+        expires,
+        snapshots,
+        created,
+        updated,
+        cart_ids,
+        cart_versions,
+        cart_times,
+        l_orders,
+        l_nos,
+        l_variants,
+        l_products,
+        l_stores,
+        l_qty,
+        r_orders,
+        r_variants,
+        r_qty,
+        r_expires,
+        k_scopes,
+        k_keys,
+        k_responses,
+        usage_state_str(UsageState::Reserved),
+        u_promotions,
+        u_orders,
+        u_customers,
+        e_ids,
+        e_kinds,
+        e_payloads,
+        e_times,
+        s_ids,
+        s_counts,
+    );
+    Ok(BatchWrite {
+        q,
+        orders,
+        carts: carts_named,
+        stock: stock_named,
+    })
+}
+
+/// The written orders with the numbers the statement gave them, after
+/// checking that it changed every cart and variant row it named.
+fn numbered(
+    mut orders: Vec<Order>,
+    carts_named: usize,
+    stock_named: usize,
+    rows: Vec<(Uuid, i64, i64, i64)>,
+) -> Result<Vec<Order>, Fail> {
     if rows.len() != orders.len() {
         return Err(corrupt("orders written", rows.len()).into());
     }

@@ -11,7 +11,7 @@ use commerce_core::inventory::Shortage;
 use commerce_core::order::Order;
 use commerce_core::outbox::EventKind;
 use commerce_core::service::CommerceError;
-use commerce_core::storage::{AuditStore, CartStore, Store, StoreError};
+use commerce_core::storage::{AuditStore, CartStore, OrderStore, Store, StoreError};
 use commerce_core::testkit::{Harness, expect, guest};
 
 use crate::backend::Backend;
@@ -94,6 +94,74 @@ where
         .collect()
 }
 
+/// Batches written by one statement so far (PostgreSQL's `place_at_once_pg`).
+fn at_once<B: Backend>(h: &Harness<SqlStore<B>>) -> usize
+where
+    SqlStore<B>: Store,
+{
+    h.store()
+        .batcher
+        .at_once
+        .load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// A batch whose orders all fit, none crossing a low-stock threshold: on
+/// PostgreSQL one statement writes it (`place_at_once_pg`), with the same
+/// outcome as deciding order by order — every order placed and numbered in
+/// batch order, its cart emptied, the stock reserved, one `OrderPlaced`
+/// each in batch order, and a replay of a key answering its order.
+async fn a_batch_that_fits_is_written_at_once<B: Backend>(store: SqlStore<B>)
+where
+    SqlStore<B>: Store,
+{
+    let h = Arc::new(Harness::new(Arc::new(store)));
+    let (_, seller) = h.seller("batch-fits").await;
+    let hot = h.product(seller, None, "Hot", "5.00", 100).await;
+    let other = h.product(seller, None, "Other", "7.00", 100).await;
+    let a = buyer(&h, &[(hot, 2)]).await;
+    let b = buyer(&h, &[(other, 1), (hot, 3)]).await;
+    let c = buyer(&h, &[(hot, 1)]).await;
+    let out = one_batch(
+        &h,
+        &[
+            (a.clone(), "a@example.com"),
+            (b.clone(), "b@example.com"),
+            (c.clone(), "c@example.com"),
+        ],
+    )
+    .await;
+    assert_eq!(h.store().batcher.sizes(), vec![3], "one batch of three");
+    let expected = usize::from(B::DIALECT == crate::backend::Dialect::Postgres);
+    assert_eq!(
+        at_once(&h),
+        expected,
+        "written by one statement on PostgreSQL"
+    );
+    let orders: Vec<Order> = out.into_iter().map(|o| expect(o, "placed")).collect();
+    assert!(
+        orders.windows(2).all(|w| w[0].number < w[1].number),
+        "numbered in batch order"
+    );
+    assert_eq!(h.stock(hot).await.reserved, 6);
+    assert_eq!(h.stock(other).await.reserved, 1);
+    for owner in [&a, &b, &c] {
+        assert_eq!(cart_lines(&h, owner).await, 0, "the cart is emptied");
+    }
+    let placed: Vec<_> = events(&h)
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
+            EventKind::OrderPlaced { order_id } => Some(order_id),
+            _ => None,
+        })
+        .collect();
+    let ids: Vec<_> = orders.iter().map(|o| o.id).collect();
+    assert_eq!(placed, ids, "one event per order, in batch order");
+    let stored = expect(h.store().order(ids[1]).await, "read").map(|o| o.lines.len());
+    assert_eq!(stored, Some(2), "the order and its lines are stored");
+    h.assert_invariants().await;
+}
+
 /// Three orders in one batch; the second is short once the first has taken
 /// its unit. It alone is refused, naming what is left; the others commit.
 async fn short_order_is_refused_alone<B: Backend>(store: SqlStore<B>)
@@ -119,6 +187,7 @@ where
     .await;
 
     assert_eq!(h.store().batcher.sizes(), vec![3], "one batch of three");
+    assert_eq!(at_once(&h), 0, "a refusal is decided order by order");
     assert!(out[0].is_ok(), "first: {:?}", out[0]);
     match &out[1] {
         Err(CommerceError::InsufficientStock(short)) => assert_eq!(
@@ -170,6 +239,7 @@ where
     }
     let out = one_batch(&h, &buyers).await;
     assert_eq!(h.store().batcher.sizes(), vec![3], "one batch of three");
+    assert_eq!(at_once(&h), 0, "a crossing is decided order by order");
     let ids: Vec<_> = out.into_iter().map(|o| expect(o, "placed").id).collect();
     let kinds: Vec<String> = events(&h)
         .await
@@ -269,6 +339,10 @@ where
     ];
     let out = one_batch(&h, &buyers).await;
     assert_eq!(h.store().batcher.sizes(), vec![3], "one batch of three");
+    // On PostgreSQL the batch's one statement fails and writes nothing;
+    // then each order alone is written at once, but the broken one.
+    let expected = 2 * usize::from(B::DIALECT == crate::backend::Dialect::Postgres);
+    assert_eq!(at_once(&h), expected, "the good orders alone, each at once");
     assert!(out[0].is_ok(), "first: {:?}", out[0]);
     assert!(
         matches!(
@@ -317,6 +391,11 @@ mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn short_order_is_refused_alone() {
         super::short_order_is_refused_alone(store().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_that_fits_is_written_at_once() {
+        super::a_batch_that_fits_is_written_at_once(store().await).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -403,6 +482,12 @@ mod postgres {
     async fn short_order_is_refused_alone() {
         let Some(store) = store("").await else { return };
         super::short_order_is_refused_alone(store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_that_fits_is_written_at_once() {
+        let Some(store) = store("").await else { return };
+        super::a_batch_that_fits_is_written_at_once(store).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
