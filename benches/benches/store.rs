@@ -8,15 +8,19 @@
 //! - 3-line checkouts per second through `Commerce::checkout` (pricing,
 //!   idempotency key, the atomic `place_order`) with 1, 8 and 64 tasks, on
 //!   SQLite and PostgreSQL, with p50/p99 latency;
-//! - reservations per second on one hot SKU (1-line checkouts of the same
-//!   variant by 8 and 64 tasks);
+//! - on one hot SKU, by 8 and 64 tasks: 1-line checkouts of that variant
+//!   through `Commerce::checkout`, and reservations through the store's
+//!   atomic operation, `Store::place_order` (one unit reserved, its 1-line
+//!   order, reservation and event written; no cart or key);
 //! - in the same run, `pgbench` on the same database and schema: the bare
 //!   conditional `UPDATE` alone on the hot row, and the bare 3-line checkout
 //!   transaction (the statements a checkout must run, nothing else) — and the
 //!   ratios of ours to theirs.
 //!
 //! Carts are filled before the clock starts; only checkouts are timed. Each
-//! cell runs a fixed number of checkouts (`BENCH_CHECKOUTS`, default 3000).
+//! cell runs a fixed number of checkouts (`BENCH_CHECKOUTS`, default 3000);
+//! `BENCH_ONLY` (a part of a row's name, e.g. `hot SKU reservation`) runs
+//! only the rows it names, and `BENCH_PGBENCH=0` skips `pgbench`.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -29,17 +33,21 @@ use commerce_core::cart::{CartOwner, CartToken};
 use commerce_core::catalog::{Sku, VariantPrice};
 use commerce_core::clock::SystemClock;
 use commerce_core::idempotency::IdempotencyKey;
-use commerce_core::ids::{CustomerId, ProductId, StoreId, VariantId};
+use commerce_core::ids::{CustomerId, OrderId, ProductId, StoreId, VariantId};
 use commerce_core::inventory::Stock;
 use commerce_core::money::{Currency, Money};
+use commerce_core::order::Order;
 use commerce_core::seller::{Product, SellerStore, Variant};
 use commerce_core::service::{CheckoutRequest, Commerce, Config};
-use commerce_core::storage::Store;
+use commerce_core::storage::{PlaceOrder, Store};
 use commerce_sqlx::{PgStore, SqliteStore};
 use sqlx::postgres::PgConnectOptions;
 
 /// Variants in the catalog; 3-line carts take three of them in turn.
 const VARIANTS: usize = 300;
+
+/// The row of reservations through `Store::place_order` on the hot SKU.
+const HOT_RESERVATION: &str = "hot SKU reservation";
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -64,6 +72,12 @@ fn pg_url() -> String {
     }
     std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// Whether the cells named `label` run: `BENCH_ONLY` (a part of the
+/// label, e.g. `hot SKU`) picks some; all run without it.
+fn selected(label: &str) -> bool {
+    std::env::var("BENCH_ONLY").map_or(true, |only| label.contains(only.as_str()))
 }
 
 /// One measured cell.
@@ -155,21 +169,44 @@ async fn measure<S: Store + 'static>(
     owners: Vec<CartOwner>,
     tasks: usize,
 ) -> Result<Cell, Error> {
-    let total = owners.len();
-    let mut queues: Vec<Vec<CheckoutRequest>> = (0..tasks).map(|_| Vec::new()).collect();
-    for (i, owner) in owners.into_iter().enumerate() {
-        queues[i % tasks].push(request(owner)?);
+    let requests = owners
+        .into_iter()
+        .map(request)
+        .collect::<Result<Vec<_>, _>>()?;
+    let shop = shop.clone();
+    timed(requests, tasks, move |r| {
+        let shop = shop.clone();
+        async move {
+            shop.checkout(r).await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// Runs `op` on each of `items`, spread over `tasks` tasks at once; the
+/// rate and latencies of the calls alone.
+async fn timed<T, F, Fut>(items: Vec<T>, tasks: usize, op: F) -> Result<Cell, Error>
+where
+    T: Send + 'static,
+    F: Fn(T) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<(), Error>> + Send,
+{
+    let total = items.len();
+    let mut queues: Vec<Vec<T>> = (0..tasks).map(|_| Vec::new()).collect();
+    for (i, item) in items.into_iter().enumerate() {
+        queues[i % tasks].push(item);
     }
     let start = Instant::now();
     let handles: Vec<_> = queues
         .into_iter()
         .map(|queue| {
-            let shop = shop.clone();
+            let op = op.clone();
             tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(queue.len());
-                for r in queue {
+                for item in queue {
                     let t = Instant::now();
-                    shop.checkout(r).await?;
+                    op(item).await?;
                     latencies.push(t.elapsed());
                 }
                 Ok::<_, Error>(latencies)
@@ -194,6 +231,44 @@ async fn measure<S: Store + 'static>(
     })
 }
 
+/// Reservations on the hot SKU through the store's own atomic operation,
+/// `Store::place_order`: each reserves one unit and writes its 1-line order,
+/// its reservation and its `OrderPlaced` event, as checkout's last step
+/// does (without the cart and the key, which are checkout's). The orders
+/// are copies, under new ids, of one placed by a real checkout.
+async fn measure_reservations<S: Store + 'static>(
+    shop: &Commerce<S>,
+    store: Arc<S>,
+    hot: VariantId,
+    n: usize,
+    tasks: usize,
+) -> Result<Cell, Error> {
+    let owner = CartOwner::Guest(CartToken::generate());
+    shop.add_to_cart(&owner, hot, Quantity::new(1)?).await?;
+    let template = shop.checkout(request(owner)?).await?;
+    let places: Vec<PlaceOrder> = (0..n)
+        .map(|_| PlaceOrder {
+            order: Order {
+                id: OrderId::new(),
+                ..template.clone()
+            },
+            cart: None,
+            idempotency: None,
+            low_stock_threshold: 0,
+        })
+        .collect();
+    timed(places, tasks, move |place| {
+        let store = Arc::clone(&store);
+        async move {
+            match store.place_order(place).await? {
+                Ok(_) => Ok(()),
+                Err(refused) => Err(format!("a reservation was refused: {refused}").into()),
+            }
+        }
+    })
+    .await
+}
+
 async fn run_store<S, F, Fut>(name: &str, open: F, rows: &mut Vec<Row>) -> Result<(), Error>
 where
     S: Store + 'static,
@@ -205,20 +280,29 @@ where
         ("3-line checkout", 1, false),
         ("3-line checkout", 8, false),
         ("3-line checkout", 64, false),
-        ("hot SKU reservation", 8, true),
-        ("hot SKU reservation", 64, true),
+        ("hot SKU checkout", 8, true),
+        ("hot SKU checkout", 64, true),
+        (HOT_RESERVATION, 8, true),
+        (HOT_RESERVATION, 64, true),
     ] {
-        let store = open(tasks).await?;
-        let variants = seed(&store).await?;
+        if !selected(label) {
+            continue;
+        }
+        let store = Arc::new(open(tasks).await?);
+        let variants = seed(store.as_ref()).await?;
         // As the server runs it: the shop's rules (categories, promotions,
         // shipping methods) kept for a second (`COMMERCE_RULES_CACHE_TTL`).
         let config = Config {
             rules_cache_ttl: std::time::Duration::from_secs(1),
             ..Config::default()
         };
-        let shop = Commerce::new(Arc::new(store), Arc::new(SystemClock), config);
-        let owners = carts(&shop, &variants, n, hot).await?;
-        let cell = measure(&shop, owners, tasks).await?;
+        let shop = Commerce::new(Arc::clone(&store), Arc::new(SystemClock), config);
+        let cell = if label == HOT_RESERVATION {
+            measure_reservations(&shop, store, variants[0], n, tasks).await?
+        } else {
+            let owners = carts(&shop, &variants, n, hot).await?;
+            measure(&shop, owners, tasks).await?
+        };
         eprintln!(
             "{name:<10} {label:<20} {tasks:>2} tasks: {:>8.0}/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
             cell.per_second,
@@ -409,9 +493,13 @@ async fn main_async() -> Result<(), Error> {
                 &mut rows,
             )
             .await?;
-            match bare(&base, &url).await {
-                Ok(b) => bare_rows = b,
-                Err(e) => eprintln!("SKIPPED pgbench: {e}"),
+            if std::env::var("BENCH_PGBENCH").is_ok_and(|v| v == "0") {
+                eprintln!("SKIPPED pgbench: BENCH_PGBENCH=0");
+            } else {
+                match bare(&base, &url).await {
+                    Ok(b) => bare_rows = b,
+                    Err(e) => eprintln!("SKIPPED pgbench: {e}"),
+                }
             }
             drop_bench_schemas(&base).await?;
         }
