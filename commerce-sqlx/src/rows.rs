@@ -367,6 +367,18 @@ macro_rules! order_columns {
 }
 pub(crate) use order_columns;
 
+/// One order's row by id (`$1`).
+macro_rules! order_by_id {
+    () => {
+        concat!(
+            "SELECT ",
+            $crate::rows::order_columns!(),
+            " FROM orders o WHERE o.id = $1"
+        )
+    };
+}
+pub(crate) use order_by_id;
+
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct OrderRow {
     pub(crate) id: Uuid,

@@ -25,7 +25,7 @@ use tokio::sync::oneshot;
 
 use super::place::{AtOnce, Placed, place_at_once_pg, place_batch};
 use super::{Done, Fail, MAX_ATTEMPTS, SqlStore, backoff};
-use crate::backend::{Backend, Dialect, TxMode};
+use crate::backend::{Backend, TxMode};
 use crate::error::{backend, is_conflict};
 
 /// The most orders one transaction takes. PostgreSQL keeps the row locks
@@ -224,18 +224,17 @@ impl<B: Backend> SqlStore<B> {
     /// The batch in one transaction, run again after a deadlock or
     /// serialization failure.
     async fn place_all(&self, batch: &[PlaceOrder]) -> Result<Vec<Placed>, Failed> {
-        if B::DIALECT == Dialect::Postgres {
-            match place_at_once_pg::<B>(&self.pool, batch).await {
-                AtOnce::Placed(results) => {
-                    #[cfg(test)]
-                    self.batcher
-                        .at_once
-                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    return Ok(results);
-                }
-                AtOnce::Unknown(e) => return Err(Failed::Commit(e)),
-                AtOnce::Decide => {}
+        // A batch that fits, on PostgreSQL: one statement.
+        match place_at_once_pg::<B>(&self.pool, batch).await {
+            AtOnce::Placed(results) => {
+                #[cfg(test)]
+                self.batcher
+                    .at_once
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                return Ok(results);
             }
+            AtOnce::Unknown(e) => return Err(Failed::Commit(e)),
+            AtOnce::Decide => {}
         }
         let mut attempt: u32 = 0;
         loop {

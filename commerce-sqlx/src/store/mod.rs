@@ -32,7 +32,7 @@ use uuid::Uuid;
 
 use crate::backend::{Backend, Q, locking, q};
 use crate::error::{backend, corrupt};
-use crate::rows::{OrderRow, RefundRow, event_type, json, order_columns, usage_state_str};
+use crate::rows::{OrderRow, RefundRow, event_type, json, order_by_id, usage_state_str};
 
 /// A store over a SQL database: [`crate::SqliteStore`] or [`crate::PgStore`].
 ///
@@ -291,19 +291,10 @@ pub(crate) async fn load_order<B: Backend>(
     id: OrderId,
     lock: bool,
 ) -> Result<Option<Order>, Fail> {
-    macro_rules! by_id {
-        () => {
-            concat!(
-                "SELECT ",
-                order_columns!(),
-                " FROM orders o WHERE o.id = $1"
-            )
-        };
-    }
     let sql = if lock {
-        locking!(B::DIALECT, by_id!())
+        locking!(B::DIALECT, order_by_id!())
     } else {
-        by_id!()
+        order_by_id!()
     };
     let row: Option<OrderRow> = B::fetch_optional(tx, q!(sql, id.as_uuid())).await?;
     match row {

@@ -18,7 +18,7 @@ use super::{
 };
 use crate::backend::{Arg, Backend, Dialect, Q, q};
 use crate::error::corrupt;
-use crate::rows::{OrderRow, OrderSnapshotRef, json, order_columns};
+use crate::rows::{OrderRow, OrderSnapshotRef, json, order_by_id, order_columns};
 
 fn minor(m: Money) -> i64 {
     m.minor()
@@ -488,19 +488,9 @@ impl<B: Backend> SqlStore<B> {
     pub(crate) async fn read_order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         // Most orders have no refunds: then the order's row is the whole
         // order, and one statement reads it consistently.
-        let row: Option<OrderRow> = B::read_optional(
-            &self.pool,
-            q!(
-                concat!(
-                    "SELECT ",
-                    order_columns!(),
-                    " FROM orders o WHERE o.id = $1"
-                ),
-                id.as_uuid()
-            ),
-        )
-        .await
-        .map_err(crate::error::backend)?;
+        let row: Option<OrderRow> = B::read_optional(&self.pool, q!(order_by_id!(), id.as_uuid()))
+            .await
+            .map_err(crate::error::backend)?;
         match row {
             None => return Ok(None),
             Some(row) if !row.has_refunds() => return row.into_domain(Vec::new()).map(Some),

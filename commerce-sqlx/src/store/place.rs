@@ -558,10 +558,8 @@ const WRITE_BATCH_AT_ONCE: &str = batch_sql!(
     " AND (SELECT ok FROM chk)"
 );
 
-/// A batch statement with its arguments, and what its answer is checked
-/// against.
-struct BatchWrite {
-    q: Q,
+/// What a batch statement's answer is checked against.
+struct Expected {
     /// The accepted orders, numbered once written.
     orders: Vec<Order>,
     /// Carts and variant rows the statement must change.
@@ -580,9 +578,9 @@ async fn write_batch_pg<B: Backend>(
     batch: &[PlaceOrder],
     accepted: &[Accepted],
 ) -> Result<Vec<Order>, Fail> {
-    let write = batch_write(WRITE_BATCH, batch, accepted)?;
-    let rows = B::fetch_all(tx, write.q).await?;
-    numbered(write.orders, write.carts, write.stock, rows)
+    let (q, expected) = batch_write(WRITE_BATCH, batch, accepted)?;
+    let rows = B::fetch_all(tx, q).await?;
+    expected.numbered(rows)
 }
 
 /// How [`place_at_once_pg`] ended.
@@ -628,13 +626,12 @@ pub(crate) async fn place_at_once_pg<B: Backend>(pool: &B::Pool, batch: &[PlaceO
             crossed: Vec::new(),
         })
         .collect();
-    let Ok(mut write) = batch_write(WRITE_BATCH_AT_ONCE, batch, &accepted) else {
+    let Ok((q, expected)) = batch_write(WRITE_BATCH_AT_ONCE, batch, &accepted) else {
         return AtOnce::Decide;
     };
-    write.q = write.q.arg(i64::from(threshold));
-    match B::write_all(pool, write.q).await {
+    match B::write_all(pool, q.arg(i64::from(threshold))).await {
         Ok(rows) if rows.is_empty() => AtOnce::Decide,
-        Ok(rows) => match numbered(write.orders, write.carts, write.stock, rows) {
+        Ok(rows) => match expected.numbered(rows) {
             Ok(orders) => AtOnce::Placed(orders.into_iter().map(Ok).collect()),
             // Committed, yet not as the guard promised: say so; a retry
             // with the same idempotency key answers what was written.
@@ -648,12 +645,13 @@ pub(crate) async fn place_at_once_pg<B: Backend>(pool: &B::Pool, batch: &[PlaceO
     }
 }
 
-/// The statement of `sql` for the accepted orders of `batch`.
+/// The statement of `sql` for the accepted orders of `batch`, and what
+/// its answer must be.
 fn batch_write(
     sql: &'static str,
     batch: &[PlaceOrder],
     accepted: &[Accepted],
-) -> Result<BatchWrite, Fail> {
+) -> Result<(Q, Expected), Fail> {
     let n = accepted.len();
     let mut orders: Vec<Order> = Vec::with_capacity(n);
     let (mut ids, mut customers, mut emails, mut statuses, mut currencies) = (
@@ -816,39 +814,43 @@ fn batch_write(
         s_ids,
         s_counts,
     );
-    Ok(BatchWrite {
+    Ok((
         q,
-        orders,
-        carts: carts_named,
-        stock: stock_named,
-    })
+        Expected {
+            orders,
+            carts: carts_named,
+            stock: stock_named,
+        },
+    ))
 }
 
-/// The written orders with the numbers the statement gave them, after
-/// checking that it changed every cart and variant row it named.
-fn numbered(
-    mut orders: Vec<Order>,
-    carts_named: usize,
-    stock_named: usize,
-    rows: Vec<(Uuid, i64, i64, i64)>,
-) -> Result<Vec<Order>, Fail> {
-    if rows.len() != orders.len() {
-        return Err(corrupt("orders written", rows.len()).into());
-    }
-    for (id, number, carts, stock) in rows {
-        if u64::try_from(carts).ok() != Some(carts_named as u64) {
-            return Err(corrupt("cart", "changed while locked").into());
+impl Expected {
+    /// The written orders with the numbers the statement gave them, after
+    /// checking that it changed every cart and variant row it named.
+    fn numbered(self, rows: Vec<(Uuid, i64, i64, i64)>) -> Result<Vec<Order>, Fail> {
+        let Expected {
+            mut orders,
+            carts: carts_named,
+            stock: stock_named,
+        } = self;
+        if rows.len() != orders.len() {
+            return Err(corrupt("orders written", rows.len()).into());
         }
-        if u64::try_from(stock).ok() != Some(stock_named as u64) {
-            return Err(corrupt("stock", "changed while locked").into());
+        for (id, number, carts, stock) in rows {
+            if u64::try_from(carts).ok() != Some(carts_named as u64) {
+                return Err(corrupt("cart", "changed while locked").into());
+            }
+            if u64::try_from(stock).ok() != Some(stock_named as u64) {
+                return Err(corrupt("stock", "changed while locked").into());
+            }
+            let order = orders
+                .iter_mut()
+                .find(|o| o.id.as_uuid() == id)
+                .ok_or_else(|| corrupt("order written", id))?;
+            order.number = u64::try_from(number).map_err(|_| corrupt("order number", number))?;
         }
-        let order = orders
-            .iter_mut()
-            .find(|o| o.id.as_uuid() == id)
-            .ok_or_else(|| corrupt("order written", id))?;
-        order.number = u64::try_from(number).map_err(|_| corrupt("order number", number))?;
+        Ok(orders)
     }
-    Ok(orders)
 }
 
 /// The stock the accepted orders reserved, summed per variant, in variant
