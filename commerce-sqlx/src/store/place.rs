@@ -349,7 +349,7 @@ pub(crate) async fn place_batch<B: Backend>(
 
     // Step 3: the orders, then the counters summed per row. On PostgreSQL,
     // unless an order must announce low stock before its `OrderPlaced`,
-    // the orders and the stock are one statement.
+    // the orders, the stock and the promotion counters are one statement.
     if B::DIALECT == Dialect::Postgres && accepted.iter().all(|a| a.crossed.is_empty()) {
         let orders = write_batch_pg::<B>(tx, batch, &accepted).await?;
         for (a, order) in accepted.iter().zip(orders) {
@@ -364,8 +364,8 @@ pub(crate) async fn place_batch<B: Backend>(
             results[a.index] = Some(Ok(order));
         }
         write_stock::<B>(tx, batch, &accepted).await?;
+        write_promotions::<B>(tx, batch, &accepted).await?;
     }
-    write_promotions::<B>(tx, batch, &accepted).await?;
     let placed = results
         .into_iter()
         .map(|r| r.ok_or_else(|| Fail::Store(corrupt("batch", "an order without an outcome"))))
@@ -522,8 +522,19 @@ macro_rules! batch_sql {
         s AS (\
             UPDATE variants v SET reserved = v.reserved + t.n \
             FROM unnest($40::uuid[], $41::bigint[]) AS t(id, n) \
-            WHERE v.id = t.id AND v.on_hand - v.reserved >= t.n", $and, " RETURNING 1) \
-        SELECT id, number, (SELECT COUNT(*) FROM c), (SELECT COUNT(*) FROM s) FROM o"
+            WHERE v.id = t.id AND v.on_hand - v.reserved >= t.n", $and, " RETURNING 1), \
+        pu AS (\
+            UPDATE promotions p SET used = p.used + t.n \
+            FROM unnest($42::uuid[], $43::bigint[]) AS t(id, n) \
+            WHERE p.id = t.id AND (p.usage_limit IS NULL OR p.used + t.n <= p.usage_limit)", $and, " \
+            RETURNING 1), \
+        pc AS (\
+            INSERT INTO promotion_customer_usage (promotion_id, customer_id, used) \
+            SELECT * FROM unnest($44::uuid[], $45::uuid[], $46::bigint[])", $where, " \
+            ON CONFLICT (promotion_id, customer_id) \
+            DO UPDATE SET used = promotion_customer_usage.used + EXCLUDED.used) \
+        SELECT id, number, (SELECT COUNT(*) FROM c), (SELECT COUNT(*) FROM s), \
+            (SELECT COUNT(*) FROM pu) FROM o"
         )
     };
 }
@@ -533,10 +544,13 @@ macro_rules! batch_sql {
 const WRITE_BATCH: &str = batch_sql!("", "", "");
 
 /// The batch statement on its own, as its own transaction: it locks the
-/// carts and then the variants (by id, as step 1 does), and writes only
-/// when every order would be accepted as it comes — each cart found at its
-/// version, each variant found with stock for the batch's whole demand — and
-/// no variant's available stock crosses the low-stock threshold (`$42`);
+/// carts, then the variants, then the promotions (by id, as step 1 does),
+/// and writes only when every order would be accepted as it comes — each
+/// cart found at its version, each variant found with stock for the
+/// batch's whole demand, each promotion found with room under its usage
+/// limit for all the batch's uses — no variant's available stock crosses
+/// the low-stock threshold (`$47`), and no promotion a signed-in buyer uses
+/// has a per-customer limit (a first use has no counter row to lock yet);
 /// otherwise it writes nothing and answers no rows. `lk` is counted whole,
 /// so every row is locked before any is written.
 const WRITE_BATCH_AT_ONCE: &str = batch_sql!(
@@ -544,15 +558,24 @@ const WRITE_BATCH_AT_ONCE: &str = batch_sql!(
          ORDER BY id FOR NO KEY UPDATE), \
      lv AS MATERIALIZED (SELECT id, on_hand, reserved FROM variants WHERE id = ANY($40) \
          ORDER BY id FOR NO KEY UPDATE), \
-     lk AS MATERIALIZED (SELECT FALSE AS variant, id, version AS a, CAST(0 AS BIGINT) AS b \
-         FROM lc UNION ALL SELECT TRUE, id, on_hand, reserved FROM lv), \
-     chk AS (SELECT (SELECT COUNT(*) FROM lk) = cardinality($16) + cardinality($40) \
+     lp AS MATERIALIZED (SELECT id, used, usage_limit, per_customer_limit FROM promotions \
+         WHERE id = ANY($42) ORDER BY id FOR NO KEY UPDATE), \
+     lk AS MATERIALIZED (SELECT 0 AS kind, id, version AS a, CAST(0 AS BIGINT) AS b, \
+         CAST(NULL AS BIGINT) AS c FROM lc \
+         UNION ALL SELECT 1, id, on_hand, reserved, NULL FROM lv \
+         UNION ALL SELECT 2, id, used, usage_limit, per_customer_limit FROM lp), \
+     chk AS (SELECT (SELECT COUNT(*) FROM lk) \
+             = cardinality($16) + cardinality($40) + cardinality($42) \
          AND NOT EXISTS (SELECT 1 FROM unnest($16::uuid[], $17::bigint[]) AS t(id, version) \
-             WHERE NOT EXISTS (SELECT 1 FROM lk WHERE NOT lk.variant AND lk.id = t.id \
+             WHERE NOT EXISTS (SELECT 1 FROM lk WHERE lk.kind = 0 AND lk.id = t.id \
                  AND lk.a = t.version)) \
          AND NOT EXISTS (SELECT 1 FROM unnest($40::uuid[], $41::bigint[]) AS t(id, n) \
-             JOIN lk ON lk.variant AND lk.id = t.id \
-             WHERE lk.a - lk.b < t.n OR (lk.a - lk.b > $42 AND lk.a - lk.b - t.n <= $42)) \
+             JOIN lk ON lk.kind = 1 AND lk.id = t.id \
+             WHERE lk.a - lk.b < t.n OR (lk.a - lk.b > $47 AND lk.a - lk.b - t.n <= $47)) \
+         AND NOT EXISTS (SELECT 1 FROM unnest($42::uuid[], $43::bigint[]) AS t(id, n) \
+             JOIN lk ON lk.kind = 2 AND lk.id = t.id WHERE lk.a + t.n > lk.b) \
+         AND NOT EXISTS (SELECT 1 FROM lk WHERE lk.kind = 2 AND lk.c IS NOT NULL \
+             AND lk.id = ANY($44)) \
          AS ok), ",
     " WHERE (SELECT ok FROM chk)",
     " AND (SELECT ok FROM chk)"
@@ -562,16 +585,17 @@ const WRITE_BATCH_AT_ONCE: &str = batch_sql!(
 struct Expected {
     /// The accepted orders, numbered once written.
     orders: Vec<Order>,
-    /// Carts and variant rows the statement must change.
+    /// Carts, variant and promotion rows the statement must change.
     carts: usize,
     stock: usize,
+    promotions: usize,
 }
 
 /// Every accepted order of the batch in one statement (PostgreSQL), when
 /// none of them crossed a low-stock threshold: the carts emptied, the
 /// orders (numbered in batch order), their lines, reservations and usage
-/// records, the idempotency keys, the `OrderPlaced` events (in batch order)
-/// and the stock, summed per variant. The orders, numbered, in
+/// records, the idempotency keys, the `OrderPlaced` events (in batch order),
+/// and the stock and promotion counters, summed per row. The orders, numbered, in
 /// `accepted`'s order.
 async fn write_batch_pg<B: Backend>(
     tx: &mut B::Tx,
@@ -588,7 +612,8 @@ pub(crate) enum AtOnce {
     /// Every order placed and committed, in the batch's order.
     Placed(Vec<Placed>),
     /// Nothing was written: an order would be refused, or cross a low-stock
-    /// threshold, or carries promotions, or the statement failed. The batch
+    /// threshold, or a signed-in buyer uses a promotion with a per-customer
+    /// limit, or the statement failed. The batch
     /// must be decided order by order.
     Decide,
     /// The connection was lost with the statement sent: it may or may not
@@ -598,8 +623,9 @@ pub(crate) enum AtOnce {
 
 /// The whole batch as one statement and its own transaction (PostgreSQL):
 /// one round trip instead of four (`BEGIN`, lock, write, `COMMIT`), when
-/// every order of it would be accepted as it comes and none uses a
-/// promotion or crosses a low-stock threshold. Otherwise nothing is
+/// every order of it would be accepted as it comes, none crosses a
+/// low-stock threshold and no signed-in buyer's promotion has a
+/// per-customer limit. Otherwise nothing is
 /// written, and the caller decides the batch order by order as before.
 pub(crate) async fn place_at_once_pg<B: Backend>(pool: &B::Pool, batch: &[PlaceOrder]) -> AtOnce {
     let Some(threshold) = batch.first().map(|p| p.low_stock_threshold) else {
@@ -614,9 +640,7 @@ pub(crate) async fn place_at_once_pg<B: Backend>(pool: &B::Pool, batch: &[PlaceO
     carts.dedup();
     if B::DIALECT != Dialect::Postgres
         || carts.len() != cart_count
-        || batch
-            .iter()
-            .any(|p| !p.order.promotions.is_empty() || p.low_stock_threshold != threshold)
+        || batch.iter().any(|p| p.low_stock_threshold != threshold)
     {
         return AtOnce::Decide;
     }
@@ -768,7 +792,19 @@ fn batch_write(
     }
     taken.sort();
     let (s_ids, s_counts): (Vec<Uuid>, Vec<i64>) = taken.into_iter().unzip();
-    let (carts_named, stock_named) = (cart_ids.len(), s_ids.len());
+    let (per_promotion, per_customer) = promotion_holds(batch, accepted);
+    let (p_ids, p_counts): (Vec<Uuid>, Vec<i64>) = per_promotion.into_iter().unzip();
+    let (mut pc_promotions, mut pc_customers, mut pc_counts) = (
+        Vec::with_capacity(per_customer.len()),
+        Vec::with_capacity(per_customer.len()),
+        Vec::with_capacity(per_customer.len()),
+    );
+    for ((promotion, customer), n) in per_customer {
+        pc_promotions.push(promotion);
+        pc_customers.push(customer);
+        pc_counts.push(n);
+    }
+    let (carts_named, stock_named, promotions_named) = (cart_ids.len(), s_ids.len(), p_ids.len());
 
     let q = q!(
         sql,
@@ -813,6 +849,11 @@ fn batch_write(
         e_times,
         s_ids,
         s_counts,
+        p_ids,
+        p_counts,
+        pc_promotions,
+        pc_customers,
+        pc_counts,
     );
     Ok((
         q,
@@ -820,28 +861,34 @@ fn batch_write(
             orders,
             carts: carts_named,
             stock: stock_named,
+            promotions: promotions_named,
         },
     ))
 }
 
 impl Expected {
     /// The written orders with the numbers the statement gave them, after
-    /// checking that it changed every cart and variant row it named.
-    fn numbered(self, rows: Vec<(Uuid, i64, i64, i64)>) -> Result<Vec<Order>, Fail> {
+    /// checking that it changed every cart, variant and promotion row it
+    /// named.
+    fn numbered(self, rows: Vec<(Uuid, i64, i64, i64, i64)>) -> Result<Vec<Order>, Fail> {
         let Expected {
             mut orders,
             carts: carts_named,
             stock: stock_named,
+            promotions: promotions_named,
         } = self;
         if rows.len() != orders.len() {
             return Err(corrupt("orders written", rows.len()).into());
         }
-        for (id, number, carts, stock) in rows {
+        for (id, number, carts, stock, promotions) in rows {
             if u64::try_from(carts).ok() != Some(carts_named as u64) {
                 return Err(corrupt("cart", "changed while locked").into());
             }
             if u64::try_from(stock).ok() != Some(stock_named as u64) {
                 return Err(corrupt("stock", "changed while locked").into());
+            }
+            if u64::try_from(promotions).ok() != Some(promotions_named as u64) {
+                return Err(corrupt("promotion usage", "changed while locked").into());
             }
             let order = orders
                 .iter_mut()
@@ -916,6 +963,41 @@ async fn write_promotions<B: Backend>(
     batch: &[PlaceOrder],
     accepted: &[Accepted],
 ) -> Result<(), Fail> {
+    let (per_promotion, per_customer) = promotion_holds(batch, accepted);
+    for (promotion, n) in per_promotion {
+        B::execute(
+            tx,
+            q!(
+                "UPDATE promotions SET used = used + $2 WHERE id = $1",
+                promotion,
+                n
+            ),
+        )
+        .await?;
+    }
+    for ((promotion, customer), n) in per_customer {
+        B::execute(
+            tx,
+            q!(
+                "INSERT INTO promotion_customer_usage (promotion_id, customer_id, used) \
+                 VALUES ($1, $2, $3) ON CONFLICT (promotion_id, customer_id) DO UPDATE \
+                 SET used = promotion_customer_usage.used + $3",
+                promotion,
+                customer,
+                n
+            ),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Uses to add, per promotion (`id, n`) and per `(promotion, customer)`.
+type Holds = (Vec<(Uuid, i64)>, Vec<((Uuid, Uuid), i64)>);
+
+/// The promotion holds of the accepted orders, summed: per promotion, and
+/// per `(promotion, customer)` for signed-in buyers; each sorted.
+fn promotion_holds(batch: &[PlaceOrder], accepted: &[Accepted]) -> Holds {
     let mut per_promotion: Vec<(Uuid, i64)> = Vec::new();
     let mut per_customer: Vec<((Uuid, Uuid), i64)> = Vec::new();
     for a in accepted {
@@ -945,30 +1027,5 @@ async fn write_promotions<B: Backend>(
     }
     per_promotion.sort();
     per_customer.sort();
-    for (promotion, n) in per_promotion {
-        B::execute(
-            tx,
-            q!(
-                "UPDATE promotions SET used = used + $2 WHERE id = $1",
-                promotion,
-                n
-            ),
-        )
-        .await?;
-    }
-    for ((promotion, customer), n) in per_customer {
-        B::execute(
-            tx,
-            q!(
-                "INSERT INTO promotion_customer_usage (promotion_id, customer_id, used) \
-                 VALUES ($1, $2, $3) ON CONFLICT (promotion_id, customer_id) DO UPDATE \
-                 SET used = promotion_customer_usage.used + $3",
-                promotion,
-                customer,
-                n
-            ),
-        )
-        .await?;
-    }
-    Ok(())
+    (per_promotion, per_customer)
 }

@@ -99,11 +99,12 @@ impl<B: Backend> PromotionStore for SqlStore<B> {
         for id in promotions {
             counts.insert(*id, Usage::default());
         }
+        // The counters, not the records: one row per promotion, however
+        // many orders have used it (they are kept equal, I3).
         let sql = format!(
-            "SELECT promotion_id, COUNT(*), \
-             CAST(COALESCE(SUM(CASE WHEN customer_id = $1 THEN 1 ELSE 0 END), 0) AS BIGINT) \
-             FROM promotion_usage WHERE state <> 'released' AND promotion_id IN ({}) \
-             GROUP BY promotion_id",
+            "SELECT p.id, p.used, COALESCE(c.used, 0) FROM promotions p \
+             LEFT JOIN promotion_customer_usage c ON c.promotion_id = p.id AND c.customer_id = $1 \
+             WHERE p.id IN ({})",
             placeholders(2, promotions.len())
         );
         let mut args = vec![customer.map(|c| c.as_uuid()).into()];

@@ -6,12 +6,14 @@ use std::time::Duration;
 
 use commerce_core::Quantity;
 use commerce_core::cart::CartOwner;
-use commerce_core::ids::VariantId;
+use commerce_core::ids::{CustomerId, PromotionId, VariantId};
 use commerce_core::inventory::Shortage;
 use commerce_core::order::Order;
 use commerce_core::outbox::EventKind;
 use commerce_core::service::CommerceError;
-use commerce_core::storage::{AuditStore, CartStore, OrderStore, Store, StoreError};
+use commerce_core::storage::{
+    AuditStore, CartStore, OrderStore, PromotionStore, Store, StoreError, UsageState,
+};
 use commerce_core::testkit::{Harness, expect, guest};
 
 use crate::backend::Backend;
@@ -40,11 +42,23 @@ async fn one_batch<B: Backend>(
 where
     SqlStore<B>: Store,
 {
+    let buyers: Vec<_> = buyers.iter().map(|(o, e)| (o.clone(), None, *e)).collect();
+    one_batch_of(h, &buyers).await
+}
+
+/// [`one_batch`], each buyer signed in as the given account, or a guest.
+async fn one_batch_of<B: Backend>(
+    h: &Arc<Harness<SqlStore<B>>>,
+    buyers: &[(CartOwner, Option<CustomerId>, &str)],
+) -> Vec<Outcome>
+where
+    SqlStore<B>: Store,
+{
     let store = h.store().clone();
     let gate = store.batcher.gate.lock().await;
     let mut tasks = Vec::new();
-    for (i, (owner, email)) in buyers.iter().enumerate() {
-        let mut request = Harness::<SqlStore<B>>::checkout_request(owner, None);
+    for (i, (owner, customer, email)) in buyers.iter().enumerate() {
+        let mut request = Harness::<SqlStore<B>>::checkout_request(owner, *customer);
         request.email = (*email).to_owned();
         let h = Arc::clone(h);
         tasks.push(tokio::spawn(
@@ -159,6 +173,173 @@ where
     assert_eq!(placed, ids, "one event per order, in batch order");
     let stored = expect(h.store().order(ids[1]).await, "read").map(|o| o.lines.len());
     assert_eq!(stored, Some(2), "the order and its lines are stored");
+    h.assert_invariants().await;
+}
+
+/// A promotion's live holds, as the counters say (`usage`) and as the
+/// records say; the test fails unless both agree.
+async fn held<B: Backend>(
+    h: &Harness<SqlStore<B>>,
+    promotion: PromotionId,
+    customer: Option<CustomerId>,
+) -> (usize, usize)
+where
+    SqlStore<B>: Store,
+{
+    let counted = expect(h.store().usage(&[promotion], customer).await, "usage");
+    let usage = counted.get(promotion);
+    let counters = (usage.total as usize, usage.by_customer as usize);
+    let audit = expect(h.store().audit().await, "audit");
+    let live: Vec<_> = audit
+        .usage
+        .iter()
+        .filter(|u| u.promotion_id == promotion && u.state != UsageState::Released)
+        .collect();
+    let mine = live
+        .iter()
+        .filter(|u| customer.is_some() && u.customer_id == customer)
+        .count();
+    assert_eq!(
+        counters,
+        (live.len(), mine),
+        "the counters agree with the records"
+    );
+    counters
+}
+
+/// Guests' orders under a promotion with a usage limit: a batch with room
+/// under the limit is one statement on PostgreSQL, holding one use per
+/// order; a batch that would pass the limit is decided order by order, and
+/// the order past it alone is refused.
+async fn promotions_are_held_at_once_within_their_limit<B: Backend>(store: SqlStore<B>)
+where
+    SqlStore<B>: Store,
+{
+    let h = Arc::new(Harness::new(Arc::new(store)));
+    let (_, seller) = h.seller("batch-promo").await;
+    let item = h.product(seller, None, "Item", "10.00", 100).await;
+    let promo = h
+        .promotion(
+            r#"{"name":"Launch","usage_limit":5,"action":{"type":"percentage","percent":"10"}}"#,
+        )
+        .await;
+    let mut buyers = Vec::new();
+    for _ in 0..6 {
+        buyers.push(buyer(&h, &[(item, 1)]).await);
+    }
+    let first = one_batch(
+        &h,
+        &[
+            (buyers[0].clone(), "a@example.com"),
+            (buyers[1].clone(), "b@example.com"),
+            (buyers[2].clone(), "c@example.com"),
+        ],
+    )
+    .await;
+    let expected = usize::from(B::DIALECT == crate::backend::Dialect::Postgres);
+    assert_eq!(at_once(&h), expected, "one statement on PostgreSQL");
+    for o in first {
+        let order = expect(o, "placed");
+        assert_eq!(order.promotions.len(), 1, "the promotion applies");
+    }
+    assert_eq!(held(&h, promo, None).await, (3, 0));
+
+    // Two uses are left for three orders.
+    let second = one_batch(
+        &h,
+        &[
+            (buyers[3].clone(), "d@example.com"),
+            (buyers[4].clone(), "e@example.com"),
+            (buyers[5].clone(), "f@example.com"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        at_once(&h),
+        expected,
+        "a batch past the limit is decided order by order"
+    );
+    assert!(second[0].is_ok() && second[1].is_ok(), "{second:?}");
+    assert!(
+        matches!(second[2], Err(CommerceError::DiscountUsageExceeded)),
+        "{:?}",
+        second[2]
+    );
+    assert_eq!(held(&h, promo, None).await, (5, 0));
+    assert_eq!(
+        cart_lines(&h, &buyers[5]).await,
+        1,
+        "the refused cart is kept"
+    );
+    assert_eq!(h.stock(item).await.reserved, 5);
+    h.assert_invariants().await;
+}
+
+/// Signed-in buyers: a promotion without a per-customer limit is held at
+/// once (on PostgreSQL), counted per customer too; a batch using one with
+/// a per-customer limit is decided order by order, and a second use by the
+/// same customer in that batch is refused.
+async fn per_customer_limits_are_decided_in_turn<B: Backend>(store: SqlStore<B>)
+where
+    SqlStore<B>: Store,
+{
+    let h = Arc::new(Harness::new(Arc::new(store)));
+    let (_, seller) = h.seller("batch-members").await;
+    let item = h.product(seller, None, "Item", "10.00", 100).await;
+    let open = h
+        .promotion(
+            r#"{"name":"Members","combinable":true,"action":{"type":"percentage","percent":"5"}}"#,
+        )
+        .await;
+    let (ada, bob) = (CustomerId::new(), CustomerId::new());
+    let a = buyer(&h, &[(item, 1)]).await;
+    let b = buyer(&h, &[(item, 1)]).await;
+    let first = one_batch_of(
+        &h,
+        &[
+            (a, Some(ada), "ada@example.com"),
+            (b, Some(bob), "bob@example.com"),
+        ],
+    )
+    .await;
+    let expected = usize::from(B::DIALECT == crate::backend::Dialect::Postgres);
+    assert_eq!(at_once(&h), expected, "one statement on PostgreSQL");
+    assert!(first.iter().all(Result::is_ok), "{first:?}");
+    assert_eq!(held(&h, open, Some(ada)).await, (2, 1));
+    assert_eq!(held(&h, open, Some(bob)).await, (2, 1));
+
+    let once = h
+        .promotion(r#"{"name":"Once each","combinable":true,"per_customer_limit":1,"action":{"type":"percentage","percent":"5"}}"#)
+        .await;
+    let c = buyer(&h, &[(item, 1)]).await;
+    let d = buyer(&h, &[(item, 1)]).await;
+    let second = one_batch_of(
+        &h,
+        &[
+            (c, Some(ada), "ada@example.com"),
+            (d.clone(), Some(ada), "ada@example.com"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        at_once(&h),
+        expected,
+        "a per-customer limit is decided order by order"
+    );
+    let promotions = second[0].as_ref().map(|o| o.promotions.len());
+    assert_eq!(
+        promotions.ok(),
+        Some(2),
+        "both promotions apply: {second:?}"
+    );
+    assert!(
+        matches!(second[1], Err(CommerceError::DiscountUsageExceeded)),
+        "{:?}",
+        second[1]
+    );
+    assert_eq!(cart_lines(&h, &d).await, 1, "the refused cart is kept");
+    assert_eq!(held(&h, once, Some(ada)).await, (1, 1));
+    assert_eq!(held(&h, open, Some(ada)).await, (3, 2));
     h.assert_invariants().await;
 }
 
@@ -399,6 +580,16 @@ mod sqlite {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn promotions_are_held_at_once_within_their_limit() {
+        super::promotions_are_held_at_once_within_their_limit(store().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn per_customer_limits_are_decided_in_turn() {
+        super::per_customer_limits_are_decided_in_turn(store().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn low_stock_is_announced_by_the_order_that_crosses() {
         super::low_stock_is_announced_by_the_order_that_crosses(store().await).await;
     }
@@ -488,6 +679,18 @@ mod postgres {
     async fn a_batch_that_fits_is_written_at_once() {
         let Some(store) = store("").await else { return };
         super::a_batch_that_fits_is_written_at_once(store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn promotions_are_held_at_once_within_their_limit() {
+        let Some(store) = store("").await else { return };
+        super::promotions_are_held_at_once_within_their_limit(store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn per_customer_limits_are_decided_in_turn() {
+        let Some(store) = store("").await else { return };
+        super::per_customer_limits_are_decided_in_turn(store).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
