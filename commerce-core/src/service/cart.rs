@@ -543,17 +543,36 @@ impl<S: Store> Commerce<S> {
         }
         let promotions = PromotionSet::new(self.rules_promotions().await?.as_ref().clone())
             .map_err(|_| CommerceError::Conflict)?;
-        let ids: Vec<_> = promotions.promotions().iter().map(|p| p.id()).collect();
-        let usage = self.store.usage(&ids, customer).await?;
+        // Usage matters only to a promotion with a limit that applies to
+        // this buyer, and the buyer's orders only to a first-order
+        // condition: nothing is read for the others.
+        let ids: Vec<_> = promotions
+            .promotions()
+            .iter()
+            .filter(|p| {
+                p.usage_limit().is_some()
+                    || (customer.is_some() && p.per_customer_limit().is_some())
+            })
+            .map(|p| p.id())
+            .collect();
+        let usage = if ids.is_empty() {
+            crate::pricing::UsageCounts::new()
+        } else {
+            self.store.usage(&ids, customer).await?
+        };
+        let wants_first_order = promotions.promotions().iter().any(|p| {
+            p.conditions()
+                .contains(&crate::promotion::Condition::FirstOrder)
+        });
         let first_order = match customer {
-            Some(c) => {
+            Some(c) if wants_first_order => {
                 let filter = crate::storage::OrderFilter {
                     customer_id: Some(c),
                     ..Default::default()
                 };
                 self.store.orders(filter, 1, 1).await?.total == 0
             }
-            None => false,
+            _ => false,
         };
         let input = CartInput {
             currency: cart.currency,

@@ -12,7 +12,7 @@ use crate::ids::{CategoryId, CustomerId, EventId, ProductId};
 use crate::order::{OrderEvent, OrderStatus};
 use crate::outbox::EventKind;
 use crate::payment::{PaymentGateway, PaymentStatus};
-use crate::pricing::NotApplied;
+use crate::pricing::{NotApplied, Outcome};
 use crate::quantity::Quantity;
 use crate::service::{CartIssue, CommerceError};
 use crate::storage::{PaymentOutcome, Store};
@@ -2035,6 +2035,75 @@ pub async fn search_text_is_literal<S: Store>(h: &Harness<S>) {
         names(h, ProductQuery::default()).await.len(),
         3,
         "the catalog is intact"
+    );
+}
+
+/// What pricing reads about the buyer: a first-order promotion applies to
+/// a signed-in buyer without orders, and not after one; promotions with a
+/// usage limit or a per-customer limit show as used up once they are (the
+/// per-customer one still applies to a guest).
+pub async fn limits_and_first_orders_are_priced_for_the_buyer<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("first-order").await;
+    let v = h.product(store, None, "Kite", "20.00", 10).await;
+    let first = h.promotion(r#"{"name":"Welcome","combinable":true,"conditions":[{"type":"first_order"}],"action":{"type":"percentage","percent":"10"}}"#).await;
+    let limited = h.promotion(r#"{"name":"Launch","combinable":true,"usage_limit":1,"action":{"type":"percentage","percent":"5"}}"#).await;
+    let mine = h.promotion(r#"{"name":"Loyal","combinable":true,"per_customer_limit":1,"action":{"type":"percentage","percent":"5"}}"#).await;
+    let outcome = |view: &crate::service::CartView, id| {
+        view.priced
+            .promotions
+            .iter()
+            .find(|t| t.promotion_id == id)
+            .map(|t| t.outcome.clone())
+    };
+    let ada = CustomerId::new();
+    let owner = CartOwner::Account(ada);
+    expect(h.commerce.add_to_cart(&owner, v, q(1)).await, "add");
+    let before = expect(h.commerce.cart_view(&owner, Some(ada)).await, "view");
+    for id in [first, limited, mine] {
+        assert!(
+            matches!(outcome(&before, id), Some(Outcome::Applied { .. })),
+            "{:?}",
+            before.priced.promotions
+        );
+    }
+    expect(
+        h.commerce
+            .checkout(Harness::<S>::checkout_request(&owner, Some(ada)))
+            .await,
+        "checkout",
+    );
+
+    expect(h.commerce.add_to_cart(&owner, v, q(1)).await, "add again");
+    let after = expect(h.commerce.cart_view(&owner, Some(ada)).await, "view");
+    assert_eq!(
+        outcome(&after, first),
+        Some(Outcome::NotApplied(NotApplied::NotFirstOrder))
+    );
+    assert_eq!(
+        outcome(&after, limited),
+        Some(Outcome::NotApplied(NotApplied::UsageExhausted { limit: 1 }))
+    );
+    assert_eq!(
+        outcome(&after, mine),
+        Some(Outcome::NotApplied(NotApplied::CustomerLimitReached {
+            limit: 1
+        }))
+    );
+
+    let visitor = guest();
+    expect(h.commerce.add_to_cart(&visitor, v, q(1)).await, "guest add");
+    let theirs = expect(h.commerce.cart_view(&visitor, None).await, "guest view");
+    assert!(matches!(
+        outcome(&theirs, mine),
+        Some(Outcome::Applied { .. })
+    ));
+    assert_eq!(
+        outcome(&theirs, limited),
+        Some(Outcome::NotApplied(NotApplied::UsageExhausted { limit: 1 }))
+    );
+    assert_eq!(
+        outcome(&theirs, first),
+        Some(Outcome::NotApplied(NotApplied::NotFirstOrder))
     );
 }
 
