@@ -364,6 +364,7 @@ macro_rules! conformance_suite {
         );
         $crate::conformance_suite!(@race $make;
             race_32_buyers_for_5_units,
+            race_8_adds_to_one_cart,
             race_16_buyers_for_a_single_use_code,
             race_one_customer_8_tasks_per_customer_limit,
             race_webhook_delivered_10_times,

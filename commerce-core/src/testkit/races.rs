@@ -74,6 +74,61 @@ async fn checkout_all<S: Store + 'static, R: Spawn>(
     join_all(tasks).await
 }
 
+/// Eight adds to one cart at once, each of its own variant, on as many
+/// servers as the harness has: a save is a compare-and-set on the cart's
+/// version, so every add that answered is in the cart — none lost to
+/// another's save — and an add that gave up answered a conflict. Then a
+/// stale save of an older version is refused and changes nothing.
+pub async fn race_8_adds_to_one_cart<S: Store + 'static, R: Spawn>(h: Arc<Harness<S>>, rt: &R) {
+    let (_, store) = h.seller("race-cart").await;
+    let mut variants = Vec::new();
+    for i in 0..8 {
+        variants.push(
+            h.product(store, None, &format!("Part {i}"), "3.00", 10)
+                .await,
+        );
+    }
+    let owner = guest();
+    let tasks = variants
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let (h, owner) = (Arc::clone(&h), owner.clone());
+            rt.spawn(async move { h.server(i).add_to_cart(&owner, v, q(1)).await })
+        })
+        .collect();
+    let results = join_all(tasks).await;
+    let cart = expect(h.commerce.cart(&owner).await, "cart");
+    for (v, r) in variants.iter().zip(&results) {
+        let held = cart.lines.iter().any(|l| l.variant_id == *v);
+        match r {
+            Ok(_) => assert!(held, "an add that answered is in the cart: {results:?}"),
+            Err(CommerceError::Conflict) => assert!(!held, "a refused add changed the cart"),
+            Err(e) => panic!("add: {e:?}"),
+        }
+    }
+    assert!(
+        results.iter().any(Result::is_ok),
+        "at least one add wins: {results:?}"
+    );
+    assert_eq!(
+        cart.lines.len(),
+        results.iter().filter(|r| r.is_ok()).count(),
+        "one line per saved add"
+    );
+
+    let mut stale = cart.clone();
+    stale.version -= 1;
+    stale.lines.clear();
+    assert_eq!(
+        expect(h.store().save_cart(stale).await, "save"),
+        Err(crate::storage::CartChanged),
+        "a stale save is refused"
+    );
+    let now = expect(h.commerce.cart(&owner).await, "cart");
+    assert_eq!(now.lines.len(), cart.lines.len(), "and changes nothing");
+}
+
 /// 32 buyers for the last 5 units: exactly 5 orders, the rest refused,
 /// available 0. Four rounds, so that one lucky interleaving cannot hide a
 /// broken backend.

@@ -6,7 +6,7 @@ use commerce_core::ids::CartId;
 use commerce_core::storage::{CartChanged, CartStore, StoreError};
 
 use super::{Done, SqlStore, TxResult, write_tx};
-use crate::backend::{Backend, q};
+use crate::backend::{Backend, Dialect, q};
 use crate::error::backend;
 use crate::rows::{CartRow, json, owner_key};
 
@@ -66,6 +66,53 @@ async fn save<B: Backend>(
     Ok(Ok(saved))
 }
 
+/// [`save`] as one statement and its own transaction (PostgreSQL): the
+/// compare-and-set `UPDATE`, and the `INSERT` of a new cart only when the
+/// update changed nothing — one round trip instead of four (`BEGIN`,
+/// update, insert, `COMMIT`). Both run on one snapshot: a cart another
+/// writer changed fails the update's version check once its lock is
+/// released, and a cart another writer created makes the insert conflict;
+/// either way nothing is written and the answer is [`CartChanged`].
+async fn save_at_once<B: Backend>(
+    pool: &B::Pool,
+    cart: &Cart,
+) -> Result<Result<Cart, CartChanged>, StoreError> {
+    let version = i64::try_from(cart.version).map_err(|_| StoreError::Backend {
+        message: "cart version out of range".into(),
+        retryable: false,
+    })?;
+    let rows: Vec<(i64,)> = B::write_all(
+        pool,
+        q!(
+            "WITH u AS (UPDATE carts SET currency = $4, lines = $5, codes = $6, \
+                 shipping_method = $7, version = version + 1, updated_at = $8 \
+                 WHERE id = $1 AND version = $2 AND owner_key = $3 RETURNING 1), \
+             i AS (INSERT INTO carts (id, owner_key, currency, lines, codes, shipping_method, \
+                 version, created_at, updated_at) \
+                 SELECT $1, $3, $4, $5, $6, $7, $2 + 1, $9, $8 \
+                 WHERE NOT EXISTS (SELECT 1 FROM u) ON CONFLICT DO NOTHING RETURNING 1) \
+             SELECT CAST((SELECT COUNT(*) FROM u) + (SELECT COUNT(*) FROM i) AS BIGINT)",
+            cart.id.as_uuid(),
+            version,
+            owner_key(&cart.owner),
+            cart.currency.code(),
+            json(&cart.lines)?,
+            json(&cart.codes)?,
+            cart.shipping_method.clone(),
+            cart.updated_at,
+            cart.created_at
+        ),
+    )
+    .await
+    .map_err(backend)?;
+    if rows.first().map(|r| r.0) != Some(1) {
+        return Ok(Err(CartChanged));
+    }
+    let mut saved = cart.clone();
+    saved.version += 1;
+    Ok(Ok(saved))
+}
+
 async fn save_tx<B: Backend>(tx: &mut B::Tx, cart: &Cart) -> TxResult<Result<Cart, CartChanged>> {
     Ok(match save::<B>(tx, cart).await? {
         Ok(saved) => Done::Commit(Ok(saved)),
@@ -113,6 +160,9 @@ impl<B: Backend> CartStore for SqlStore<B> {
     }
 
     async fn save_cart(&self, cart: Cart) -> Result<Result<Cart, CartChanged>, StoreError> {
+        if B::DIALECT == Dialect::Postgres {
+            return save_at_once::<B>(&self.pool, &cart).await;
+        }
         write_tx!(self, |tx| save_tx::<B>(tx, &cart))
     }
 
