@@ -114,13 +114,36 @@ impl<S: Store> Commerce<S> {
         &self,
         presented: Option<&str>,
     ) -> Result<(CartOwner, bool), CommerceError> {
+        let (owner, _, fresh) = self.guest_cart(presented).await?;
+        Ok((owner, fresh))
+    }
+
+    /// [`Self::guest_cart_owner`], with the cart the check read (none for a
+    /// fresh token): hand it to [`Self::cart_view_from`] or
+    /// [`Self::add_to_cart_and_view_from`] so that the request does not read
+    /// it again.
+    ///
+    /// # Errors
+    /// [`CommerceError::Store`].
+    pub async fn guest_cart(
+        &self,
+        presented: Option<&str>,
+    ) -> Result<(CartOwner, Option<Cart>, bool), CommerceError> {
         if let Some(token) = presented.and_then(|t| CartToken::parse(t.trim()).ok()) {
             let owner = CartOwner::Guest(token);
-            if self.store.cart_of(&owner).await?.is_some() {
-                return Ok((owner, false));
+            if let Some(cart) = self.store.cart_of(&owner).await? {
+                return Ok((owner, Some(cart), false));
             }
         }
-        Ok((CartOwner::Guest(CartToken::generate()), true))
+        Ok((CartOwner::Guest(CartToken::generate()), None, true))
+    }
+
+    /// `read` when it is `owner`'s cart, else the cart as stored now.
+    async fn cart_or(&self, owner: &CartOwner, read: Option<Cart>) -> Result<Cart, CommerceError> {
+        match read {
+            Some(cart) if cart.owner == *owner => Ok(cart),
+            _ => self.cart(owner).await,
+        }
     }
 
     /// Reads, changes and saves a cart, retrying when another writer got there first.
@@ -132,7 +155,7 @@ impl<S: Store> Commerce<S> {
     where
         F: FnMut(&mut Cart, &HashMap<VariantId, VariantRecord>) -> Result<(), CommerceError>,
     {
-        Ok(self.update_cart_with(owner, None, change).await?.0)
+        Ok(self.update_cart_with(owner, None, None, change).await?.0)
     }
 
     /// [`Self::update_cart`], reading `extra`'s record with the lines' (in
@@ -140,6 +163,7 @@ impl<S: Store> Commerce<S> {
     async fn update_cart_with<F>(
         &self,
         owner: &CartOwner,
+        mut read: Option<Cart>,
         extra: Option<VariantId>,
         mut change: F,
     ) -> Result<(Cart, HashMap<VariantId, VariantRecord>), CommerceError>
@@ -147,7 +171,8 @@ impl<S: Store> Commerce<S> {
         F: FnMut(&mut Cart, &HashMap<VariantId, VariantRecord>) -> Result<(), CommerceError>,
     {
         for _ in 0..SAVE_ATTEMPTS {
-            let mut cart = self.cart(owner).await?;
+            // The caller's read first; after a conflict, the cart as it is.
+            let mut cart = self.cart_or(owner, read.take()).await?;
             let mut ids: Vec<VariantId> = cart.lines.iter().map(|l| l.variant_id).collect();
             if let Some(v) = extra
                 && !ids.contains(&v)
@@ -192,7 +217,10 @@ impl<S: Store> Commerce<S> {
         variant: VariantId,
         quantity: Quantity,
     ) -> Result<Cart, CommerceError> {
-        Ok(self.add_with_records(owner, variant, quantity).await?.0)
+        Ok(self
+            .add_with_records(owner, None, variant, quantity)
+            .await?
+            .0)
     }
 
     /// [`Self::add_to_cart`], then the cart priced as [`Self::cart_view`]
@@ -208,18 +236,40 @@ impl<S: Store> Commerce<S> {
         quantity: Quantity,
         customer: Option<crate::ids::CustomerId>,
     ) -> Result<CartView, CommerceError> {
-        let (cart, records) = self.add_with_records(owner, variant, quantity).await?;
+        self.add_to_cart_and_view_from(owner, None, variant, quantity, customer)
+            .await
+    }
+
+    /// [`Self::add_to_cart_and_view`], starting from `read`, the owner's
+    /// cart as the caller just read it (see [`Self::guest_cart`]) instead
+    /// of reading it again. A cart changed since costs one more attempt,
+    /// never a lost change: the save is a compare-and-set on its version.
+    ///
+    /// # Errors
+    /// As [`Self::add_to_cart`].
+    pub async fn add_to_cart_and_view_from(
+        &self,
+        owner: &CartOwner,
+        read: Option<Cart>,
+        variant: VariantId,
+        quantity: Quantity,
+        customer: Option<crate::ids::CustomerId>,
+    ) -> Result<CartView, CommerceError> {
+        let (cart, records) = self
+            .add_with_records(owner, read, variant, quantity)
+            .await?;
         Ok(self.price_with(cart, records, customer).await?.0)
     }
 
     async fn add_with_records(
         &self,
         owner: &CartOwner,
+        read: Option<Cart>,
         variant: VariantId,
         quantity: Quantity,
     ) -> Result<(Cart, HashMap<VariantId, VariantRecord>), CommerceError> {
         let currency = self.config.currency;
-        self.update_cart_with(owner, Some(variant), |cart, records| {
+        self.update_cart_with(owner, read, Some(variant), |cart, records| {
             let record = match records.get(&variant) {
                 Some(r) if r.product.deleted_at.is_none() => r,
                 _ => return Err(CommerceError::ProductUnavailable(variant)),
@@ -457,7 +507,21 @@ impl<S: Store> Commerce<S> {
         owner: &CartOwner,
         customer: Option<crate::ids::CustomerId>,
     ) -> Result<CartView, CommerceError> {
-        let cart = self.cart(owner).await?;
+        self.cart_view_from(owner, None, customer).await
+    }
+
+    /// [`Self::cart_view`] of `read`, the owner's cart as the caller just
+    /// read it (see [`Self::guest_cart`]); without it, the cart as stored.
+    ///
+    /// # Errors
+    /// As [`Self::cart_view`].
+    pub async fn cart_view_from(
+        &self,
+        owner: &CartOwner,
+        read: Option<Cart>,
+        customer: Option<crate::ids::CustomerId>,
+    ) -> Result<CartView, CommerceError> {
+        let cart = self.cart_or(owner, read).await?;
         self.view(cart, customer).await
     }
 

@@ -2038,6 +2038,54 @@ pub async fn search_text_is_literal<S: Store>(h: &Harness<S>) {
     );
 }
 
+/// A cart handed over as read (the guest-token check's read) starts the
+/// change; when another change landed since, the save's compare-and-set
+/// refuses it and the change is made again on the cart as it is — both
+/// changes kept. A token no cart has gets a fresh one, and no cart.
+pub async fn a_stale_cart_read_costs_a_retry_not_a_change<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("stale-read").await;
+    let a = h.product(store, None, "Cup", "4.00", 10).await;
+    let b = h.product(store, None, "Saucer", "3.00", 10).await;
+    let owner = guest();
+    expect(h.commerce.add_to_cart(&owner, a, q(1)).await, "add");
+    let CartOwner::Guest(token) = &owner else {
+        panic!("a guest")
+    };
+    let (same, read, fresh) = expect(h.commerce.guest_cart(Some(token.as_str())).await, "check");
+    assert!(!fresh && same == owner);
+    let read = read.expect("the check read the cart");
+    assert_eq!(read.lines.len(), 1);
+
+    // Another request adds a unit of `a` after the read.
+    expect(h.commerce.add_to_cart(&owner, a, q(1)).await, "add again");
+    let view = expect(
+        h.commerce
+            .add_to_cart_and_view_from(&owner, Some(read.clone()), b, q(1), None)
+            .await,
+        "add from a stale read",
+    );
+    let quantities: Vec<(crate::ids::VariantId, u32)> = view
+        .cart
+        .lines
+        .iter()
+        .map(|l| (l.variant_id, l.quantity.get()))
+        .collect();
+    assert_eq!(quantities, vec![(a, 2), (b, 1)], "both changes kept");
+    let shown = expect(
+        h.commerce.cart_view_from(&owner, Some(read), None).await,
+        "view from the read",
+    );
+    assert_eq!(shown.cart.lines.len(), 1, "a view shows what it was handed");
+
+    let (other, none, fresh) = expect(
+        h.commerce
+            .guest_cart(Some("00000000000000000000000000000000"))
+            .await,
+        "unknown token",
+    );
+    assert!(fresh && none.is_none() && other != owner);
+}
+
 /// What pricing reads about the buyer: a first-order promotion applies to
 /// a signed-in buyer without orders, and not after one; promotions with a
 /// usage limit or a per-customer limit show as used up once they are (the

@@ -352,6 +352,7 @@ macro_rules! conformance_suite {
             search_text_is_literal,
             promotion_limits_never_drop_below_live_holds,
             limits_and_first_orders_are_priced_for_the_buyer,
+            a_stale_cart_read_costs_a_retry_not_a_change,
             guest_tokens_are_made_by_the_shop,
             shipping_methods_store_contract,
             carts_ship_with_the_chosen_or_the_cheapest_method,

@@ -15,7 +15,7 @@
 //! cart is simply not found (404).
 
 use commerce_core::Quantity;
-use commerce_core::cart::{CartOwner, CartToken};
+use commerce_core::cart::{Cart, CartOwner, CartToken};
 use commerce_core::ids::{CustomerId, LineId, VariantId};
 use commerce_core::service::CartView;
 use commerce_core::storage::Store;
@@ -42,6 +42,9 @@ pub struct CartCaller {
     pub owner: CartOwner,
     /// The signed-in account, if any (for per-customer promotion rules).
     pub customer: Option<CustomerId>,
+    /// A guest's cart as read to check the token, for the route's first
+    /// read (see `Commerce::guest_cart`).
+    pub cart: Option<Cart>,
 }
 
 impl CartCaller {
@@ -67,16 +70,18 @@ pub fn caller<S: Store + 'static>(
                     Some(p) => Ok::<_, Rejection>(CartCaller {
                         owner: CartOwner::Account(p.customer_id),
                         customer: Some(p.customer_id),
+                        cart: None,
                     }),
                     None => {
-                        let (owner, _) = state
+                        let (owner, cart, _) = state
                             .commerce
-                            .guest_cart_owner(token.as_deref())
+                            .guest_cart(token.as_deref())
                             .await
                             .map_err(|e| warp::reject::custom(ApiError::from(e)))?;
                         Ok(CartCaller {
                             owner,
                             customer: None,
+                            cart,
                         })
                     }
                 }
@@ -184,8 +189,13 @@ async fn view_of<S: Store + 'static>(
             headers(("X-Cart-Token" = String, description = "The guest's cart token (guests only)"))),
         (status = 401, description = "`invalid_token`: a bearer token was sent and refused", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get_cart<S: Store + 'static>(caller: CartCaller, state: AppState<S>) -> Response {
-    let result = view_of(&state, &caller).await;
+pub async fn get_cart<S: Store + 'static>(mut caller: CartCaller, state: AppState<S>) -> Response {
+    let read = caller.cart.take();
+    let result = state
+        .commerce
+        .cart_view_from(&caller.owner, read, caller.customer)
+        .await
+        .map_err(ApiError::from);
     answer(&caller, result)
 }
 
@@ -201,17 +211,19 @@ pub async fn get_cart<S: Store + 'static>(caller: CartCaller, state: AppState<S>
         (status = 422, description = "`validation_failed`: quantity outside 1..=999, or the line would exceed 999", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn add_item<S: Store + 'static>(
-    caller: CartCaller,
+    mut caller: CartCaller,
     state: AppState<S>,
     body: AddItem,
 ) -> Response {
+    let read = caller.cart.take();
     let result = async {
         let quantity = Quantity::new(i64::from(body.quantity))
             .map_err(|e| ApiError::validation("quantity", e.to_string()))?;
         Ok(state
             .commerce
-            .add_to_cart_and_view(
+            .add_to_cart_and_view_from(
                 &caller.owner,
+                read,
                 VariantId::from_uuid(body.variant_id),
                 quantity,
                 caller.customer,
