@@ -595,8 +595,8 @@ struct Expected {
 /// none of them crossed a low-stock threshold: the carts emptied, the
 /// orders (numbered in batch order), their lines, reservations and usage
 /// records, the idempotency keys, the `OrderPlaced` events (in batch order),
-/// and the stock and promotion counters, summed per row. The orders, numbered, in
-/// `accepted`'s order.
+/// and the stock and promotion counters, summed per row. The orders,
+/// numbered, in `accepted`'s order.
 async fn write_batch_pg<B: Backend>(
     tx: &mut B::Tx,
     batch: &[PlaceOrder],
@@ -613,8 +613,8 @@ pub(crate) enum AtOnce {
     Placed(Vec<Placed>),
     /// Nothing was written: an order would be refused, or cross a low-stock
     /// threshold, or a signed-in buyer uses a promotion with a per-customer
-    /// limit, or the statement failed. The batch
-    /// must be decided order by order.
+    /// limit, or the statement failed. The batch must be decided order by
+    /// order.
     Decide,
     /// The connection was lost with the statement sent: it may or may not
     /// have committed.
@@ -625,8 +625,8 @@ pub(crate) enum AtOnce {
 /// one round trip instead of four (`BEGIN`, lock, write, `COMMIT`), when
 /// every order of it would be accepted as it comes, none crosses a
 /// low-stock threshold and no signed-in buyer's promotion has a
-/// per-customer limit. Otherwise nothing is
-/// written, and the caller decides the batch order by order as before.
+/// per-customer limit. Otherwise nothing is written, and the caller decides
+/// the batch order by order as before.
 pub(crate) async fn place_at_once_pg<B: Backend>(pool: &B::Pool, batch: &[PlaceOrder]) -> AtOnce {
     let Some(threshold) = batch.first().map(|p| p.low_stock_threshold) else {
         return AtOnce::Decide;
