@@ -10,16 +10,21 @@ use crate::backend::{Backend, Dialect, q};
 use crate::error::backend;
 use crate::rows::{CartRow, json, owner_key};
 
+/// The version `cart` was read at, as stored.
+fn stored_version(cart: &Cart) -> Result<i64, StoreError> {
+    i64::try_from(cart.version).map_err(|_| StoreError::Backend {
+        message: "cart version out of range".into(),
+        retryable: false,
+    })
+}
+
 /// Saves `cart` if the stored one is at its version (or there is none for
 /// its owner); the stored cart is at `version + 1`.
 async fn save<B: Backend>(
     tx: &mut B::Tx,
     cart: &Cart,
 ) -> Result<Result<Cart, CartChanged>, super::Fail> {
-    let version = i64::try_from(cart.version).map_err(|_| StoreError::Backend {
-        message: "cart version out of range".into(),
-        retryable: false,
-    })?;
+    let version = stored_version(cart)?;
     let key = owner_key(&cart.owner);
     let updated = B::execute(
         tx,
@@ -77,10 +82,7 @@ async fn save_at_once<B: Backend>(
     pool: &B::Pool,
     cart: &Cart,
 ) -> Result<Result<Cart, CartChanged>, StoreError> {
-    let version = i64::try_from(cart.version).map_err(|_| StoreError::Backend {
-        message: "cart version out of range".into(),
-        retryable: false,
-    })?;
+    let version = stored_version(cart)?;
     let rows: Vec<(i64,)> = B::write_all(
         pool,
         q!(

@@ -714,7 +714,6 @@ fn batch_write(
     let (mut u_promotions, mut u_orders, mut u_customers) = (Vec::new(), Vec::new(), Vec::new());
     let (mut e_ids, mut e_kinds, mut e_payloads, mut e_times) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut taken: Vec<(Uuid, i64)> = Vec::new();
 
     for a in accepted {
         let place = &batch[a.index];
@@ -760,10 +759,6 @@ fn batch_write(
             r_variants.push(variant.as_uuid());
             r_qty.push(i64::from(count));
             r_expires.push(order.reservation_expires_at);
-            match taken.iter_mut().find(|(v, _)| *v == variant.as_uuid()) {
-                Some((_, total)) => *total += i64::from(count),
-                None => taken.push((variant.as_uuid(), i64::from(count))),
-            }
         }
         if let Some((scope, key)) = &place.idempotency {
             k_scopes.push(scope.clone());
@@ -790,8 +785,7 @@ fn batch_write(
         e_times.push(order.created_at);
         orders.push(order);
     }
-    taken.sort();
-    let (s_ids, s_counts): (Vec<Uuid>, Vec<i64>) = taken.into_iter().unzip();
+    let (s_ids, s_counts): (Vec<Uuid>, Vec<i64>) = stock_taken(batch, accepted).into_iter().unzip();
     let (per_promotion, per_customer) = promotion_holds(batch, accepted);
     let (p_ids, p_counts): (Vec<Uuid>, Vec<i64>) = per_promotion.into_iter().unzip();
     let (mut pc_promotions, mut pc_customers, mut pc_counts) = (
@@ -908,16 +902,7 @@ async fn write_stock<B: Backend>(
     batch: &[PlaceOrder],
     accepted: &[Accepted],
 ) -> Result<(), Fail> {
-    let mut taken: Vec<(Uuid, i64)> = Vec::new();
-    for a in accepted {
-        for (variant, n) in batch[a.index].order.units() {
-            match taken.iter_mut().find(|(v, _)| *v == variant.as_uuid()) {
-                Some((_, total)) => *total += i64::from(n),
-                None => taken.push((variant.as_uuid(), i64::from(n))),
-            }
-        }
-    }
-    taken.sort();
+    let taken = stock_taken(batch, accepted);
     let changed = match B::DIALECT {
         Dialect::Postgres => {
             let (ids, counts): (Vec<Uuid>, Vec<i64>) = taken.iter().copied().unzip();
@@ -1028,4 +1013,20 @@ fn promotion_holds(batch: &[PlaceOrder], accepted: &[Accepted]) -> Holds {
     per_promotion.sort();
     per_customer.sort();
     (per_promotion, per_customer)
+}
+
+/// The units the accepted orders reserve, summed per variant, in variant
+/// order.
+fn stock_taken(batch: &[PlaceOrder], accepted: &[Accepted]) -> Vec<(Uuid, i64)> {
+    let mut taken: Vec<(Uuid, i64)> = Vec::new();
+    for a in accepted {
+        for (variant, n) in batch[a.index].order.units() {
+            match taken.iter_mut().find(|(v, _)| *v == variant.as_uuid()) {
+                Some((_, total)) => *total += i64::from(n),
+                None => taken.push((variant.as_uuid(), i64::from(n))),
+            }
+        }
+    }
+    taken.sort();
+    taken
 }

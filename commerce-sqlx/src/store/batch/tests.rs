@@ -119,6 +119,12 @@ where
         .load(std::sync::atomic::Ordering::SeqCst)
 }
 
+/// How many batches `at_once` counts after one that fits: one on
+/// PostgreSQL, none on SQLite (which has no one-statement batch).
+fn at_once_on_postgres<B: Backend>() -> usize {
+    usize::from(B::DIALECT == crate::backend::Dialect::Postgres)
+}
+
 /// A batch whose orders all fit, none crossing a low-stock threshold: on
 /// PostgreSQL one statement writes it (`place_at_once_pg`), with the same
 /// outcome as deciding order by order — every order placed and numbered in
@@ -145,7 +151,7 @@ where
     )
     .await;
     assert_eq!(h.store().batcher.sizes(), vec![3], "one batch of three");
-    let expected = usize::from(B::DIALECT == crate::backend::Dialect::Postgres);
+    let expected = at_once_on_postgres::<B>();
     assert_eq!(
         at_once(&h),
         expected,
@@ -236,7 +242,7 @@ where
         ],
     )
     .await;
-    let expected = usize::from(B::DIALECT == crate::backend::Dialect::Postgres);
+    let expected = at_once_on_postgres::<B>();
     assert_eq!(at_once(&h), expected, "one statement on PostgreSQL");
     for o in first {
         let order = expect(o, "placed");
@@ -302,7 +308,7 @@ where
         ],
     )
     .await;
-    let expected = usize::from(B::DIALECT == crate::backend::Dialect::Postgres);
+    let expected = at_once_on_postgres::<B>();
     assert_eq!(at_once(&h), expected, "one statement on PostgreSQL");
     assert!(first.iter().all(Result::is_ok), "{first:?}");
     assert_eq!(held(&h, open, Some(ada)).await, (2, 1));
@@ -522,7 +528,7 @@ where
     assert_eq!(h.store().batcher.sizes(), vec![3], "one batch of three");
     // On PostgreSQL the batch's one statement fails and writes nothing;
     // then each order alone is written at once, but the broken one.
-    let expected = 2 * usize::from(B::DIALECT == crate::backend::Dialect::Postgres);
+    let expected = 2 * at_once_on_postgres::<B>();
     assert_eq!(at_once(&h), expected, "the good orders alone, each at once");
     assert!(out[0].is_ok(), "first: {:?}", out[0]);
     assert!(
