@@ -129,7 +129,8 @@ pub struct Config {
     #[arg(long, env = "COMMERCE_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<SecretString>,
 
-    /// Database connections per server (PostgreSQL).
+    /// Database connections per server (PostgreSQL): the pool for
+    /// transactions, and as many again kept warm for single statements.
     #[arg(long, env = "COMMERCE_DB_CONNECTIONS", default_value_t = 16)]
     pub db_connections: u32,
 

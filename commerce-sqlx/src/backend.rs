@@ -191,15 +191,24 @@ pub(crate) mod sealed {
 
     /// What the store's operations need from a database.
     pub trait Driver: Send + Sync + Sized + 'static {
-        /// The connection pool.
+        /// The connection pool (sqlx's).
         type Pool: Clone + Send + Sync + std::fmt::Debug + 'static;
+        /// What the operations run on: the pool, and on PostgreSQL the
+        /// connections kept warm for single statements.
+        type Db: Clone + Send + Sync + std::fmt::Debug + 'static;
         /// An open transaction; dropping it rolls back.
         type Tx: Send;
         /// The dialect.
         const DIALECT: Dialect;
+        /// The handle over a pool.
+        fn db(pool: Self::Pool) -> Self::Db;
+        /// Its pool.
+        fn pool(db: &Self::Db) -> &Self::Pool;
+        /// Connections open now.
+        fn connections(db: &Self::Db) -> u32;
         /// Begins a transaction.
         fn begin(
-            pool: &Self::Pool,
+            db: &Self::Db,
             mode: TxMode,
         ) -> impl Future<Output = Result<Self::Tx, sqlx::Error>> + Send;
         /// Commits.
@@ -221,21 +230,21 @@ pub(crate) mod sealed {
         ) -> impl Future<Output = Result<Option<T>, sqlx::Error>> + Send;
         /// Every row, outside a transaction.
         fn read_all<T: Rowed>(
-            pool: &Self::Pool,
+            db: &Self::Db,
             q: Q,
         ) -> impl Future<Output = Result<Vec<T>, sqlx::Error>> + Send;
         /// The first row, outside a transaction.
         fn read_optional<T: Rowed>(
-            pool: &Self::Pool,
+            db: &Self::Db,
             q: Q,
         ) -> impl Future<Output = Result<Option<T>, sqlx::Error>> + Send;
         /// Runs one statement outside a transaction.
-        fn run(pool: &Self::Pool, q: Q) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
+        fn run(db: &Self::Db, q: Q) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
         /// Every row of one statement that writes, run as its own
         /// transaction; never sent twice (its outcome may be unknown when
         /// the connection is lost).
         fn write_all<T: Rowed>(
-            pool: &Self::Pool,
+            db: &Self::Db,
             q: Q,
         ) -> impl Future<Output = Result<Vec<T>, sqlx::Error>> + Send;
     }
@@ -346,8 +355,24 @@ mod sqlite_impl {
 
     impl super::sealed::Driver for Sqlite {
         type Pool = SqlitePool;
+        // A pooled SQLite connection lives on a thread of its own: the
+        // pool's test on release is a message to it, not a round trip over
+        // a network, so the pool serves every statement.
+        type Db = SqlitePool;
         type Tx = Transaction<'static, sqlx::Sqlite>;
         const DIALECT: Dialect = Dialect::Sqlite;
+
+        fn db(pool: SqlitePool) -> SqlitePool {
+            pool
+        }
+
+        fn pool(db: &SqlitePool) -> &SqlitePool {
+            db
+        }
+
+        fn connections(db: &SqlitePool) -> u32 {
+            db.size()
+        }
 
         async fn begin(pool: &SqlitePool, mode: TxMode) -> Result<Self::Tx, sqlx::Error> {
             match mode {
@@ -421,11 +446,14 @@ mod sqlite_impl {
 mod pg_impl {
     #![allow(unreachable_pub)]
 
+    use std::sync::Arc;
+
     use sqlx::postgres::{PgArguments, PgPool, PgRow, PgTypeInfo, PgValueRef};
     use sqlx::types::Json;
     use sqlx::{Arguments, Decode, FromRow, Transaction, Type};
 
     use super::{Arg, Dialect, Q, Rowed, Ts, TxMode, sql_text};
+    use crate::lender::Lender;
 
     /// PostgreSQL: production, several servers. See [`crate::PgStore`].
     #[derive(Debug, Clone, Copy)]
@@ -481,19 +509,86 @@ mod pg_impl {
         Ok(out)
     }
 
+    /// What a `PgStore` runs on: sqlx's pool for transactions, and the
+    /// [`Lender`]'s connections, kept warm, for single statements.
+    #[derive(Clone)]
+    pub struct PgDb {
+        pub(crate) pool: PgPool,
+        pub(crate) lender: Arc<Lender>,
+    }
+
+    impl std::fmt::Debug for PgDb {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("PgDb")
+                .field("pool", &self.pool)
+                .field("lent_open", &self.lender.open())
+                .finish()
+        }
+    }
+
     /// How many connections a transaction's `BEGIN` or a read tries when
-    /// they turn out to be dead: one more than the pool holds, since each
-    /// that fails is dropped from it.
-    fn lost_attempts(pool: &PgPool) -> u32 {
-        pool.options().get_max_connections().saturating_add(1)
+    /// they turn out to be dead: one more than the pool (or the lender)
+    /// holds, since each that fails is dropped from it.
+    fn lost_attempts(max: u32) -> u32 {
+        max.saturating_add(1)
+    }
+
+    /// A read on a lent connection, run again on another connection when
+    /// the one it had turns out to be dead (see `begin`): reading twice is
+    /// harmless.
+    macro_rules! read_lent {
+        ($db:expr, |$conn:ident| $statement:expr) => {{
+            let lender = &$db.lender;
+            let mut attempt = 1;
+            loop {
+                let mut lent = lender.lend().await?;
+                let outcome = {
+                    let $conn = lent.conn();
+                    $statement.await
+                };
+                match outcome {
+                    Err(e)
+                        if crate::error::is_lost(&e)
+                            && attempt < lost_attempts(lender.capacity()) =>
+                    {
+                        // Dropped: the dead connection is closed.
+                        drop(lent);
+                        attempt += 1;
+                    }
+                    other => {
+                        lent.settle(&other);
+                        break other;
+                    }
+                }
+            }
+        }};
     }
 
     impl super::sealed::Driver for Postgres {
         type Pool = PgPool;
+        type Db = PgDb;
         type Tx = Transaction<'static, sqlx::Postgres>;
         const DIALECT: Dialect = Dialect::Postgres;
 
-        async fn begin(pool: &PgPool, mode: TxMode) -> Result<Self::Tx, sqlx::Error> {
+        fn db(pool: PgPool) -> PgDb {
+            let options = (*pool.connect_options()).clone();
+            let capacity = pool.options().get_max_connections();
+            PgDb {
+                pool,
+                lender: Arc::new(Lender::new(options, capacity)),
+            }
+        }
+
+        fn pool(db: &PgDb) -> &PgPool {
+            &db.pool
+        }
+
+        fn connections(db: &PgDb) -> u32 {
+            db.pool.size().saturating_add(db.lender.open())
+        }
+
+        async fn begin(db: &PgDb, mode: TxMode) -> Result<Self::Tx, sqlx::Error> {
+            let pool = &db.pool;
             let mut attempt = 1;
             loop {
                 let begun = match mode {
@@ -510,7 +605,10 @@ mod pg_impl {
                 match begun {
                     // A pooled connection that died while idle: nothing
                     // began, so another connection may simply try.
-                    Err(e) if crate::error::is_lost(&e) && attempt < lost_attempts(pool) => {
+                    Err(e)
+                        if crate::error::is_lost(&e)
+                            && attempt < lost_attempts(pool.options().get_max_connections()) =>
+                    {
                         attempt += 1;
                     }
                     other => return other,
@@ -544,49 +642,40 @@ mod pg_impl {
                 .await
         }
 
-        // Reads run again on another connection when theirs turns out to
-        // be dead (see `begin`): reading twice is harmless.
-        async fn read_all<T: Rowed>(pool: &PgPool, q: Q) -> Result<Vec<T>, sqlx::Error> {
-            let mut attempt = 1;
-            loop {
-                let read = sqlx::query_as_with(sql_text(q.sql.clone()), arguments(q.args.clone())?)
-                    .fetch_all(pool)
-                    .await;
-                match read {
-                    Err(e) if crate::error::is_lost(&e) && attempt < lost_attempts(pool) => {
-                        attempt += 1;
-                    }
-                    other => return other,
-                }
-            }
+        async fn read_all<T: Rowed>(db: &PgDb, q: Q) -> Result<Vec<T>, sqlx::Error> {
+            read_lent!(db, |conn| {
+                sqlx::query_as_with(sql_text(q.sql.clone()), arguments(q.args.clone())?)
+                    .fetch_all(conn)
+            })
         }
 
-        async fn read_optional<T: Rowed>(pool: &PgPool, q: Q) -> Result<Option<T>, sqlx::Error> {
-            let mut attempt = 1;
-            loop {
-                let read = sqlx::query_as_with(sql_text(q.sql.clone()), arguments(q.args.clone())?)
-                    .fetch_optional(pool)
-                    .await;
-                match read {
-                    Err(e) if crate::error::is_lost(&e) && attempt < lost_attempts(pool) => {
-                        attempt += 1;
-                    }
-                    other => return other,
-                }
-            }
+        async fn read_optional<T: Rowed>(db: &PgDb, q: Q) -> Result<Option<T>, sqlx::Error> {
+            read_lent!(db, |conn| {
+                sqlx::query_as_with(sql_text(q.sql.clone()), arguments(q.args.clone())?)
+                    .fetch_optional(conn)
+            })
         }
 
-        async fn run(pool: &PgPool, q: Q) -> Result<u64, sqlx::Error> {
-            let done = sqlx::query_with(sql_text(q.sql), arguments(q.args)?)
-                .execute(pool)
-                .await?;
-            Ok(done.rows_affected())
+        // Writes are sent once: when the link fails, their outcome is
+        // unknown, and the caller decides.
+        async fn run(db: &PgDb, q: Q) -> Result<u64, sqlx::Error> {
+            let args = arguments(q.args)?;
+            let mut lent = db.lender.lend().await?;
+            let done = sqlx::query_with(sql_text(q.sql), args)
+                .execute(lent.conn())
+                .await;
+            lent.settle(&done);
+            Ok(done?.rows_affected())
         }
 
-        async fn write_all<T: Rowed>(pool: &PgPool, q: Q) -> Result<Vec<T>, sqlx::Error> {
-            sqlx::query_as_with(sql_text(q.sql), arguments(q.args)?)
-                .fetch_all(pool)
-                .await
+        async fn write_all<T: Rowed>(db: &PgDb, q: Q) -> Result<Vec<T>, sqlx::Error> {
+            let args = arguments(q.args)?;
+            let mut lent = db.lender.lend().await?;
+            let rows = sqlx::query_as_with(sql_text(q.sql), args)
+                .fetch_all(lent.conn())
+                .await;
+            lent.settle(&rows);
+            rows
         }
     }
 }

@@ -55,6 +55,8 @@
 
 mod backend;
 mod error;
+#[cfg(feature = "postgres")]
+mod lender;
 mod rows;
 mod store;
 
@@ -175,12 +177,15 @@ pub mod postgres {
 
         /// Connects with these options and migrates.
         ///
-        /// The pool does not ping a connection before lending it (a round
-        /// trip per operation saved); sqlx still pings each one when it is
-        /// given back, and drops it if that fails. A connection that dies
-        /// while idle in the pool (a server restart) is found by the next
-        /// operation: a read or a transaction's `BEGIN` then runs again on
-        /// another connection; anything else fails with a retryable error.
+        /// `connections` bounds the pool, which serves transactions, and
+        /// separately the connections the store keeps warm for statements
+        /// outside a transaction (sqlx's pool tests every connection given
+        /// back to it with a round trip; see `SqlStore`): up to twice
+        /// `connections` in all. Neither pings a connection before lending
+        /// it. A connection that dies while idle (a server restart) is
+        /// found by the next operation: a read or a transaction's `BEGIN`
+        /// then runs again on another connection; anything else fails with
+        /// a retryable error.
         ///
         /// # Errors
         /// The database cannot be reached or migrated.

@@ -42,7 +42,7 @@ macro_rules! two_server_races {
                     let h = Arc::new(Harness::new(Arc::clone(&a)).with_server(Arc::clone(&b)));
                     commerce_core::testkit::$race(Arc::clone(&h), &TokioSpawn).await;
                     h.assert_invariants().await;
-                    let connections = a.pool().size() + b.pool().size();
+                    let connections = a.connections() + b.connections();
                     assert!(
                         connections >= $tasks,
                         "the race ran on {connections} connections, fewer than {}",

@@ -78,7 +78,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
         account: Account,
     ) -> Result<Result<Account, EmailTaken>, StoreError> {
         let done = B::run(
-            &self.pool,
+            &self.db,
             q!(
                 concat!(
                     "INSERT INTO accounts (",
@@ -109,7 +109,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
         account: Account,
     ) -> Result<Result<Account, EmailTaken>, StoreError> {
         let done = B::run(
-            &self.pool,
+            &self.db,
             q!(
                 "UPDATE accounts SET email = $2, full_name = $3, phone = $4, roles = $5, \
                  email_verified = $6, password_hash = $7 WHERE id = $1",
@@ -133,7 +133,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
 
     async fn account(&self, id: CustomerId) -> Result<Option<Account>, StoreError> {
         let row: Option<AccountRow> = B::read_optional(
-            &self.pool,
+            &self.db,
             q!(
                 concat!(
                     "SELECT ",
@@ -150,7 +150,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
 
     async fn account_by_email(&self, email: &Email) -> Result<Option<Account>, StoreError> {
         let row: Option<AccountRow> = B::read_optional(
-            &self.pool,
+            &self.db,
             q!(
                 concat!(
                     "SELECT ",
@@ -171,7 +171,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
 
     async fn delete_address(&self, account: CustomerId, id: AddressId) -> Result<bool, StoreError> {
         let n = B::run(
-            &self.pool,
+            &self.db,
             q!(
                 "DELETE FROM addresses WHERE id = $1 AND account_id = $2",
                 id.as_uuid(),
@@ -185,7 +185,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
 
     async fn addresses(&self, account: CustomerId) -> Result<Vec<SavedAddress>, StoreError> {
         let rows: Vec<AddressRow> = B::read_all(
-            &self.pool,
+            &self.db,
             q!(
                 "SELECT id, account_id, address, is_default FROM addresses \
                  WHERE account_id = $1 ORDER BY is_default DESC, id",
@@ -203,7 +203,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
         product: ProductId,
     ) -> Result<bool, StoreError> {
         let n = B::run(
-            &self.pool,
+            &self.db,
             q!(
                 "INSERT INTO wishlist (account_id, product_id) VALUES ($1, $2) \
                  ON CONFLICT DO NOTHING",
@@ -222,7 +222,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
         product: ProductId,
     ) -> Result<bool, StoreError> {
         let n = B::run(
-            &self.pool,
+            &self.db,
             q!(
                 "DELETE FROM wishlist WHERE account_id = $1 AND product_id = $2",
                 account.as_uuid(),
@@ -236,7 +236,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
 
     async fn wishlist(&self, account: CustomerId) -> Result<Vec<ProductId>, StoreError> {
         let rows: Vec<(Uuid,)> = B::read_all(
-            &self.pool,
+            &self.db,
             q!(
                 "SELECT product_id FROM wishlist WHERE account_id = $1 ORDER BY seq",
                 account.as_uuid()
@@ -255,7 +255,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
         review: Review,
     ) -> Result<Result<Review, AlreadyReviewed>, StoreError> {
         let done = B::run(
-            &self.pool,
+            &self.db,
             q!(
                 "INSERT INTO reviews (id, product_id, account_id, rating, title, body, \
                  verified_purchase, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -286,7 +286,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
         let per_page = per_page.clamp(1, 100);
         let page = page.max(1);
         let total: Option<(i64,)> = B::read_optional(
-            &self.pool,
+            &self.db,
             q!(
                 "SELECT COUNT(*) FROM reviews WHERE product_id = $1",
                 product.as_uuid()
@@ -296,7 +296,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
         .map_err(backend)?;
         let offset = i64::from(page - 1) * i64::from(per_page);
         let rows: Vec<ReviewRow> = B::read_all(
-            &self.pool,
+            &self.db,
             q!(
                 "SELECT id, product_id, account_id, rating, title, body, verified_purchase, \
                  created_at FROM reviews WHERE product_id = $1 \
@@ -321,7 +321,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
 
     async fn rating(&self, product: ProductId) -> Result<Rating, StoreError> {
         let row: Option<(i64, i64)> = B::read_optional(
-            &self.pool,
+            &self.db,
             q!(
                 "SELECT CAST(COALESCE(SUM(rating), 0) AS BIGINT), COUNT(*) FROM reviews \
                  WHERE product_id = $1",
@@ -347,7 +347,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
         product: ProductId,
     ) -> Result<bool, StoreError> {
         let row: Option<(i64,)> = B::read_optional(
-            &self.pool,
+            &self.db,
             q!(
                 "SELECT CAST(1 AS BIGINT) FROM orders o JOIN order_lines l ON l.order_id = o.id \
                  WHERE o.customer_id = $1 AND l.product_id = $2 \

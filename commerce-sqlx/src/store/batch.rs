@@ -225,7 +225,7 @@ impl<B: Backend> SqlStore<B> {
     /// serialization failure.
     async fn place_all(&self, batch: &[PlaceOrder]) -> Result<Vec<Placed>, Failed> {
         // A batch that fits, on PostgreSQL: one statement.
-        match place_at_once_pg::<B>(&self.pool, batch).await {
+        match place_at_once_pg::<B>(&self.db, batch).await {
             AtOnce::Placed(results) => {
                 #[cfg(test)]
                 self.batcher
@@ -238,7 +238,7 @@ impl<B: Backend> SqlStore<B> {
         }
         let mut attempt: u32 = 0;
         loop {
-            let mut tx = B::begin(&self.pool, TxMode::Write)
+            let mut tx = B::begin(&self.db, TxMode::Write)
                 .await
                 .map_err(|e| Failed::Before(backend(e)))?;
             let conflict = match place_batch::<B>(&mut tx, batch).await {

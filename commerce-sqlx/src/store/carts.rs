@@ -79,12 +79,12 @@ async fn save<B: Backend>(
 /// released, and a cart another writer created makes the insert conflict;
 /// either way nothing is written and the answer is [`CartChanged`].
 async fn save_at_once<B: Backend>(
-    pool: &B::Pool,
+    db: &B::Db,
     cart: &Cart,
 ) -> Result<Result<Cart, CartChanged>, StoreError> {
     let version = stored_version(cart)?;
     let rows: Vec<(i64,)> = B::write_all(
-        pool,
+        db,
         q!(
             "WITH u AS (UPDATE carts SET currency = $4, lines = $5, codes = $6, \
                  shipping_method = $7, version = version + 1, updated_at = $8 \
@@ -149,7 +149,7 @@ async fn merge_tx<B: Backend>(
 impl<B: Backend> CartStore for SqlStore<B> {
     async fn cart_of(&self, owner: &CartOwner) -> Result<Option<Cart>, StoreError> {
         let row: Option<CartRow> = B::read_optional(
-            &self.pool,
+            &self.db,
             q!(
                 "SELECT id, currency, lines, codes, shipping_method, version, created_at, \
                  updated_at FROM carts WHERE owner_key = $1",
@@ -163,7 +163,7 @@ impl<B: Backend> CartStore for SqlStore<B> {
 
     async fn save_cart(&self, cart: Cart) -> Result<Result<Cart, CartChanged>, StoreError> {
         if B::DIALECT == Dialect::Postgres {
-            return save_at_once::<B>(&self.pool, &cart).await;
+            return save_at_once::<B>(&self.db, &cart).await;
         }
         write_tx!(self, |tx| save_tx::<B>(tx, &cart))
     }

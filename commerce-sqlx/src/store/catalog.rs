@@ -234,14 +234,14 @@ impl<B: Backend> SqlStore<B> {
             n - 1,
             n
         );
-        let rows: Vec<CountedProductRow> = B::read_all(&self.pool, Q::assembled(page_sql, args))
+        let rows: Vec<CountedProductRow> = B::read_all(&self.db, Q::assembled(page_sql, args))
             .await
             .map_err(backend)?;
         let total = match rows.first() {
             Some(r) => r.total_count,
             None => {
                 let total: Option<(i64,)> =
-                    B::read_optional(&self.pool, Q::assembled(count_sql, count_args))
+                    B::read_optional(&self.db, Q::assembled(count_sql, count_args))
                         .await
                         .map_err(backend)?;
                 total.map_or(0, |(n,)| n)
@@ -288,7 +288,7 @@ impl<B: Backend> SqlStore<B> {
             placeholders(1, products.len())
         );
         let args = products.iter().map(|p| (*p).into()).collect();
-        let rows: Vec<VariantRow> = B::read_all(&self.pool, Q::assembled(sql, args))
+        let rows: Vec<VariantRow> = B::read_all(&self.db, Q::assembled(sql, args))
             .await
             .map_err(backend)?;
         for row in rows {
@@ -303,7 +303,7 @@ impl<B: Backend> SqlStore<B> {
 impl<B: Backend> CatalogStore for SqlStore<B> {
     async fn put_seller_store(&self, store: SellerStore) -> Result<(), StoreError> {
         B::run(
-            &self.pool,
+            &self.db,
             q!(
                 "INSERT INTO seller_stores (id, owner_id, name, slug, created_at) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET \
@@ -322,7 +322,7 @@ impl<B: Backend> CatalogStore for SqlStore<B> {
 
     async fn seller_store(&self, id: StoreId) -> Result<Option<SellerStore>, StoreError> {
         let row: Option<StoreRow> = B::read_optional(
-            &self.pool,
+            &self.db,
             q!(
                 "SELECT id, owner_id, name, slug, created_at FROM seller_stores WHERE id = $1",
                 id.as_uuid()
@@ -341,12 +341,12 @@ impl<B: Backend> CatalogStore for SqlStore<B> {
         let per_page = per_page.clamp(1, 100);
         let page = page.max(1);
         let total: Option<(i64,)> =
-            B::read_optional(&self.pool, q!("SELECT COUNT(*) FROM seller_stores"))
+            B::read_optional(&self.db, q!("SELECT COUNT(*) FROM seller_stores"))
                 .await
                 .map_err(backend)?;
         let offset = i64::from(page - 1) * i64::from(per_page);
         let rows: Vec<StoreRow> = B::read_all(
-            &self.pool,
+            &self.db,
             q!(
                 "SELECT id, owner_id, name, slug, created_at FROM seller_stores \
                  ORDER BY created_at, id LIMIT $1 OFFSET $2",
@@ -366,7 +366,7 @@ impl<B: Backend> CatalogStore for SqlStore<B> {
 
     async fn put_category(&self, category: Category) -> Result<(), StoreError> {
         B::run(
-            &self.pool,
+            &self.db,
             q!(
                 "INSERT INTO categories (id, parent_id, name, slug) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (id) DO UPDATE SET parent_id = excluded.parent_id, \
@@ -384,7 +384,7 @@ impl<B: Backend> CatalogStore for SqlStore<B> {
 
     async fn categories(&self) -> Result<Vec<Category>, StoreError> {
         let rows: Vec<CategoryRow> = B::read_all(
-            &self.pool,
+            &self.db,
             q!("SELECT id, parent_id, name, slug FROM categories ORDER BY id"),
         )
         .await
@@ -403,7 +403,7 @@ impl<B: Backend> CatalogStore for SqlStore<B> {
 
     async fn product(&self, id: ProductId) -> Result<Option<(Product, Vec<Variant>)>, StoreError> {
         let row: Option<ProductRow> = B::read_optional(
-            &self.pool,
+            &self.db,
             q!(
                 concat!(
                     "SELECT ",
@@ -425,7 +425,7 @@ impl<B: Backend> CatalogStore for SqlStore<B> {
 
     async fn delete_category(&self, id: CategoryId) -> Result<bool, StoreError> {
         let n = B::run(
-            &self.pool,
+            &self.db,
             q!(
                 "DELETE FROM categories WHERE id = $1 \
                  AND NOT EXISTS (SELECT 1 FROM categories c WHERE c.parent_id = $1) \
@@ -454,7 +454,7 @@ impl<B: Backend> CatalogStore for SqlStore<B> {
             placeholders(1, ids.len())
         );
         let args = ids.iter().map(|id| id.as_uuid().into()).collect();
-        let rows: Vec<VariantProductRow> = B::read_all(&self.pool, Q::assembled(sql, args))
+        let rows: Vec<VariantProductRow> = B::read_all(&self.db, Q::assembled(sql, args))
             .await
             .map_err(backend)?;
         let mut found: HashMap<VariantId, VariantRecord> = HashMap::new();
@@ -477,7 +477,7 @@ impl<B: Backend> CatalogStore for SqlStore<B> {
 impl<B: Backend> InventoryStore for SqlStore<B> {
     async fn stock(&self, variant: VariantId) -> Result<Option<Stock>, StoreError> {
         let row: Option<(i64, i64)> = B::read_optional(
-            &self.pool,
+            &self.db,
             q!(
                 "SELECT on_hand, reserved FROM variants WHERE id = $1",
                 variant.as_uuid()

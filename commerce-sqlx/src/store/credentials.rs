@@ -152,7 +152,7 @@ async fn check_tx<B: Backend>(
 impl<B: Backend> CredentialStore for SqlStore<B> {
     async fn create_session(&self, session: RefreshSession) -> Result<(), StoreError> {
         B::run(
-            &self.pool,
+            &self.db,
             q!(
                 "INSERT INTO refresh_sessions (id, family, account_id, digest, expires_at, \
                  created_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -183,7 +183,7 @@ impl<B: Backend> CredentialStore for SqlStore<B> {
         presented: SecretDigest,
     ) -> Result<Option<SessionFamilyId>, StoreError> {
         let families: Vec<(Uuid,)> = B::read_all(
-            &self.pool,
+            &self.db,
             q!(
                 "UPDATE refresh_sessions SET revoked = TRUE WHERE family = \
                  (SELECT family FROM refresh_sessions WHERE digest = $1) RETURNING family",
@@ -201,7 +201,7 @@ impl<B: Backend> CredentialStore for SqlStore<B> {
         keep: Option<SessionFamilyId>,
     ) -> Result<u64, StoreError> {
         let mut families: Vec<(Uuid,)> = B::read_all(
-            &self.pool,
+            &self.db,
             q!(
                 "UPDATE refresh_sessions SET revoked = TRUE WHERE account_id = $1 \
                  AND NOT revoked AND ($2 IS NULL OR family <> $2) RETURNING family",
@@ -218,7 +218,7 @@ impl<B: Backend> CredentialStore for SqlStore<B> {
 
     async fn put_secret(&self, secret: OneTimeSecret) -> Result<(), StoreError> {
         B::run(
-            &self.pool,
+            &self.db,
             q!(
                 "INSERT INTO one_time_secrets (account_id, purpose, digest, expires_at, \
                  attempts_left, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
@@ -256,7 +256,7 @@ impl<B: Backend> CredentialStore for SqlStore<B> {
     ) -> Result<Option<CustomerId>, StoreError> {
         // One statement: of two takes at once, one deletes the row.
         let taken: Vec<(Uuid, Ts)> = B::read_all(
-            &self.pool,
+            &self.db,
             q!(
                 "DELETE FROM one_time_secrets WHERE purpose = $1 AND digest = $2 \
                  RETURNING account_id, expires_at",
@@ -274,13 +274,13 @@ impl<B: Backend> CredentialStore for SqlStore<B> {
 
     async fn prune_credentials(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let secrets = B::run(
-            &self.pool,
+            &self.db,
             q!("DELETE FROM one_time_secrets WHERE expires_at <= $1", now),
         )
         .await
         .map_err(backend)?;
         let sessions = B::run(
-            &self.pool,
+            &self.db,
             q!("DELETE FROM refresh_sessions WHERE expires_at <= $1", now),
         )
         .await

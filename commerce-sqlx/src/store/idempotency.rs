@@ -111,7 +111,7 @@ impl<B: Backend> IdempotencyStore for SqlStore<B> {
             }
         };
         let inserted = B::run(
-            &self.pool,
+            &self.db,
             q!(
                 sql,
                 scope,
@@ -144,7 +144,7 @@ impl<B: Backend> IdempotencyStore for SqlStore<B> {
         response: String,
     ) -> Result<(), StoreError> {
         B::run(
-            &self.pool,
+            &self.db,
             q!(
                 "UPDATE idempotency_keys SET response = $3 WHERE scope = $1 AND idem_key = $2",
                 scope,
@@ -159,7 +159,7 @@ impl<B: Backend> IdempotencyStore for SqlStore<B> {
 
     async fn release(&self, scope: &str, key: &IdempotencyKey) -> Result<(), StoreError> {
         B::run(
-            &self.pool,
+            &self.db,
             q!(
                 "DELETE FROM idempotency_keys WHERE scope = $1 AND idem_key = $2 AND response IS NULL",
                 scope,
@@ -173,7 +173,7 @@ impl<B: Backend> IdempotencyStore for SqlStore<B> {
 
     async fn prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         B::run(
-            &self.pool,
+            &self.db,
             q!("DELETE FROM idempotency_keys WHERE created_at < $1", before),
         )
         .await

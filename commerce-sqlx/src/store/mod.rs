@@ -36,18 +36,23 @@ use crate::rows::{OrderRow, RefundRow, event_type, json, order_by_id, usage_stat
 
 /// A store over a SQL database: [`crate::SqliteStore`] or [`crate::PgStore`].
 ///
-/// Clones share the pool and the queue of orders waiting to be placed:
-/// concurrent `place_order` calls on one store are written in one
+/// Clones share the connections and the queue of orders waiting to be
+/// placed: concurrent `place_order` calls on one store are written in one
 /// transaction (group commit).
+///
+/// On PostgreSQL, statements outside a transaction run on connections the
+/// store keeps warm beside the pool (the pool tests every connection given
+/// back to it with a round trip): a store over a pool of `n` connections
+/// opens up to `n` more for them.
 pub struct SqlStore<B: Backend> {
-    pub(crate) pool: B::Pool,
+    pub(crate) db: B::Db,
     pub(crate) batcher: std::sync::Arc<batch::Batcher>,
 }
 
 impl<B: Backend> Clone for SqlStore<B> {
     fn clone(&self) -> Self {
         SqlStore {
-            pool: self.pool.clone(),
+            db: self.db.clone(),
             batcher: std::sync::Arc::clone(&self.batcher),
         }
     }
@@ -57,7 +62,7 @@ impl<B: Backend> fmt::Debug for SqlStore<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqlStore")
             .field("dialect", &B::DIALECT)
-            .field("pool", &self.pool)
+            .field("db", &self.db)
             .finish()
     }
 }
@@ -66,14 +71,20 @@ impl<B: Backend> SqlStore<B> {
     /// A store over an existing pool whose database is migrated.
     pub fn from_pool(pool: B::Pool) -> Self {
         SqlStore {
-            pool,
+            db: B::db(pool),
             batcher: std::sync::Arc::default(),
         }
     }
 
-    /// The connection pool.
+    /// The connection pool (transactions run on it).
     pub fn pool(&self) -> &B::Pool {
-        &self.pool
+        B::pool(&self.db)
+    }
+
+    /// Database connections open now: the pool's, and on PostgreSQL those
+    /// kept for single statements.
+    pub fn connections(&self) -> u32 {
+        B::connections(&self.db)
     }
 }
 
@@ -136,7 +147,7 @@ macro_rules! write_tx {
     ($store:expr, $mode:expr, |$tx:ident| $body:expr) => {{
         let mut attempt: u32 = 0;
         loop {
-            let mut tx = <B as $crate::backend::Driver>::begin(&$store.pool, $mode)
+            let mut tx = <B as $crate::backend::Driver>::begin(&$store.db, $mode)
                 .await
                 .map_err($crate::error::backend)?;
             let $tx = &mut tx;

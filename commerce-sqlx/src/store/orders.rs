@@ -443,7 +443,7 @@ impl<B: Backend> SqlStore<B> {
             format!(" WHERE {}", wheres.join(" AND "))
         };
         let total: Option<(i64,)> = B::read_optional(
-            &self.pool,
+            &self.db,
             Q::assembled(
                 format!("SELECT COUNT(*) FROM orders o{clause}"),
                 args.clone(),
@@ -465,7 +465,7 @@ impl<B: Backend> SqlStore<B> {
             n - 1,
             n
         );
-        let mut tx = B::begin(&self.pool, crate::backend::TxMode::Snapshot)
+        let mut tx = B::begin(&self.db, crate::backend::TxMode::Snapshot)
             .await
             .map_err(crate::error::backend)?;
         let rows: Vec<OrderRow> = B::fetch_all(&mut tx, Q::assembled(sql, args))
@@ -488,7 +488,7 @@ impl<B: Backend> SqlStore<B> {
     pub(crate) async fn read_order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         // Most orders have no refunds: then the order's row is the whole
         // order, and one statement reads it consistently.
-        let row: Option<OrderRow> = B::read_optional(&self.pool, q!(order_by_id!(), id.as_uuid()))
+        let row: Option<OrderRow> = B::read_optional(&self.db, q!(order_by_id!(), id.as_uuid()))
             .await
             .map_err(crate::error::backend)?;
         match row {
@@ -497,7 +497,7 @@ impl<B: Backend> SqlStore<B> {
             Some(_) => {}
         }
         // With refunds, the row and its refunds in one snapshot.
-        let mut tx = B::begin(&self.pool, crate::backend::TxMode::Snapshot)
+        let mut tx = B::begin(&self.db, crate::backend::TxMode::Snapshot)
             .await
             .map_err(crate::error::backend)?;
         let order = load_order::<B>(&mut tx, id, false)

@@ -18,7 +18,7 @@ use crate::rows::{
 impl<B: Backend> OutboxStore for SqlStore<B> {
     async fn pending_events(&self, limit: u32) -> Result<Vec<OutboxEvent>, StoreError> {
         let rows: Vec<EventRow> = B::read_all(
-            &self.pool,
+            &self.db,
             q!(
                 "SELECT id, payload, created_at, relayed_at FROM outbox \
                  WHERE relayed_at IS NULL ORDER BY seq LIMIT $1",
@@ -40,7 +40,7 @@ impl<B: Backend> OutboxStore for SqlStore<B> {
         );
         let mut args = vec![now.into()];
         args.extend(ids.iter().map(|id| id.as_uuid().into()));
-        B::run(&self.pool, Q::assembled(sql, args))
+        B::run(&self.db, Q::assembled(sql, args))
             .await
             .map_err(backend)?;
         Ok(())
@@ -138,7 +138,7 @@ async fn audit_tx<B: Backend>(tx: &mut B::Tx) -> Result<AuditSnapshot, Fail> {
 
 impl<B: Backend> AuditStore for SqlStore<B> {
     async fn audit(&self) -> Result<AuditSnapshot, StoreError> {
-        let mut tx = B::begin(&self.pool, TxMode::Snapshot)
+        let mut tx = B::begin(&self.db, TxMode::Snapshot)
             .await
             .map_err(backend)?;
         let snapshot = audit_tx::<B>(&mut tx).await.map_err(Fail::into_store)?;

@@ -440,7 +440,7 @@ async fn record_attempt_tx<B: Backend>(
 impl<B: Backend> SqlStore<B> {
     /// Payments matching a condition, with their histories, read consistently.
     async fn payments_where(&self, q: Q) -> Result<Vec<Payment>, StoreError> {
-        let mut tx = B::begin(&self.pool, crate::backend::TxMode::Snapshot)
+        let mut tx = B::begin(&self.db, crate::backend::TxMode::Snapshot)
             .await
             .map_err(backend)?;
         let rows: Vec<PaymentRow> = B::fetch_all(&mut tx, q).await.map_err(backend)?;

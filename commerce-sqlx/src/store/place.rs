@@ -627,7 +627,7 @@ pub(crate) enum AtOnce {
 /// low-stock threshold and no signed-in buyer's promotion has a
 /// per-customer limit. Otherwise nothing is written, and the caller decides
 /// the batch order by order as before.
-pub(crate) async fn place_at_once_pg<B: Backend>(pool: &B::Pool, batch: &[PlaceOrder]) -> AtOnce {
+pub(crate) async fn place_at_once_pg<B: Backend>(db: &B::Db, batch: &[PlaceOrder]) -> AtOnce {
     let Some(threshold) = batch.first().map(|p| p.low_stock_threshold) else {
         return AtOnce::Decide;
     };
@@ -653,7 +653,7 @@ pub(crate) async fn place_at_once_pg<B: Backend>(pool: &B::Pool, batch: &[PlaceO
     let Ok((q, expected)) = batch_write(WRITE_BATCH_AT_ONCE, batch, &accepted) else {
         return AtOnce::Decide;
     };
-    match B::write_all(pool, q.arg(i64::from(threshold))).await {
+    match B::write_all(db, q.arg(i64::from(threshold))).await {
         Ok(rows) if rows.is_empty() => AtOnce::Decide,
         Ok(rows) => match expected.numbered(rows) {
             Ok(orders) => AtOnce::Placed(orders.into_iter().map(Ok).collect()),

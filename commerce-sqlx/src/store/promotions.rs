@@ -69,7 +69,7 @@ impl<B: Backend> PromotionStore for SqlStore<B> {
 
     async fn delete_promotion(&self, id: PromotionId) -> Result<bool, StoreError> {
         let n = B::run(
-            &self.pool,
+            &self.db,
             q!("DELETE FROM promotions WHERE id = $1", id.as_uuid()),
         )
         .await
@@ -78,12 +78,10 @@ impl<B: Backend> PromotionStore for SqlStore<B> {
     }
 
     async fn promotions(&self) -> Result<Vec<Promotion>, StoreError> {
-        let rows: Vec<PromotionRow> = B::read_all(
-            &self.pool,
-            q!("SELECT id, spec FROM promotions ORDER BY id"),
-        )
-        .await
-        .map_err(backend)?;
+        let rows: Vec<PromotionRow> =
+            B::read_all(&self.db, q!("SELECT id, spec FROM promotions ORDER BY id"))
+                .await
+                .map_err(backend)?;
         rows.into_iter().map(PromotionRow::into_domain).collect()
     }
 
@@ -109,7 +107,7 @@ impl<B: Backend> PromotionStore for SqlStore<B> {
         );
         let mut args = vec![customer.map(|c| c.as_uuid()).into()];
         args.extend(promotions.iter().map(|p| p.as_uuid().into()));
-        let rows: Vec<(Uuid, i64, i64)> = B::read_all(&self.pool, Q::assembled(sql, args))
+        let rows: Vec<(Uuid, i64, i64)> = B::read_all(&self.db, Q::assembled(sql, args))
             .await
             .map_err(backend)?;
         for (id, total, mine) in rows {

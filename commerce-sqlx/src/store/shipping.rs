@@ -24,7 +24,7 @@ fn method(row: Row) -> Result<ShippingMethod, StoreError> {
 impl<B: Backend> ShippingStore for SqlStore<B> {
     async fn insert_shipping_method(&self, method: ShippingMethod) -> Result<(), StoreError> {
         B::run(
-            &self.pool,
+            &self.db,
             q!(
                 "INSERT INTO shipping_methods (code, name, currency, price_minor, free_over_minor) \
                  VALUES ($1, $2, $3, $4, $5)",
@@ -51,7 +51,7 @@ impl<B: Backend> ShippingStore for SqlStore<B> {
 
     async fn replace_shipping_method(&self, method: ShippingMethod) -> Result<bool, StoreError> {
         let n = B::run(
-            &self.pool,
+            &self.db,
             q!(
                 "UPDATE shipping_methods SET name = $2, currency = $3, price_minor = $4, \
                  free_over_minor = $5 WHERE code = $1",
@@ -69,7 +69,7 @@ impl<B: Backend> ShippingStore for SqlStore<B> {
 
     async fn delete_shipping_method(&self, code: &str) -> Result<bool, StoreError> {
         let n = B::run(
-            &self.pool,
+            &self.db,
             q!("DELETE FROM shipping_methods WHERE code = $1", code),
         )
         .await
@@ -79,7 +79,7 @@ impl<B: Backend> ShippingStore for SqlStore<B> {
 
     async fn shipping_methods(&self) -> Result<Vec<ShippingMethod>, StoreError> {
         let rows: Vec<Row> = B::read_all(
-            &self.pool,
+            &self.db,
             q!("SELECT code, name, currency, price_minor, free_over_minor FROM shipping_methods"),
         )
         .await
