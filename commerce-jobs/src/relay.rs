@@ -58,6 +58,12 @@ pub struct RelayConfig {
     pub idle: Duration,
     /// In-process mode: events enqueued and not yet acknowledged, at most.
     pub max_in_flight: usize,
+    /// In-process mode: how often the relay reads the outbox from its
+    /// oldest pending event. In between it reads only events written after
+    /// the last one it enqueued, instead of reading again every event still
+    /// in flight; the read from the start finds events whose transactions
+    /// committed after newer ones were read.
+    pub rescan: Duration,
 }
 
 impl Default for RelayConfig {
@@ -66,6 +72,7 @@ impl Default for RelayConfig {
             batch: 256,
             idle: Duration::from_millis(250),
             max_in_flight: 2_000,
+            rescan: Duration::from_secs(1),
         }
     }
 }
@@ -95,6 +102,10 @@ pub struct OutboxRelay<S, Q> {
     config: RelayConfig,
     /// In-process mode: events enqueued, not yet marked relayed.
     outstanding: HashSet<EventId>,
+    /// In-process mode: the last event enqueued, and when the outbox is
+    /// next read from its start.
+    cursor: Option<EventId>,
+    rescan_at: Option<std::time::Instant>,
     nudge: Arc<Notify>,
 }
 
@@ -107,6 +118,8 @@ impl<S: OutboxStore + 'static, Q: JobQueue> OutboxRelay<S, Q> {
             clock: Arc::new(SystemClock),
             config,
             outstanding: HashSet::new(),
+            cursor: None,
+            rescan_at: None,
             nudge: Arc::new(Notify::new()),
         }
     }
@@ -189,19 +202,33 @@ impl<S: OutboxStore + 'static, Q: JobQueue> OutboxRelay<S, Q> {
             let want = u32::try_from(room)
                 .unwrap_or(u32::MAX)
                 .min(self.config.batch);
-            let limit = u32::try_from(self.outstanding.len())
-                .unwrap_or(u32::MAX)
-                .saturating_add(want);
-            let fresh: Vec<OutboxEvent> = self
-                .store
-                .pending_events(limit)
-                .await?
+            let pending = match self.cursor {
+                // Only what was written since the last event enqueued:
+                // events in flight are not read again at every step.
+                Some(after)
+                    if !self.outstanding.is_empty()
+                        && self
+                            .rescan_at
+                            .is_some_and(|at| std::time::Instant::now() < at) =>
+                {
+                    self.store.pending_events_after(after, want).await?
+                }
+                _ => {
+                    self.rescan_at = Some(std::time::Instant::now() + self.config.rescan);
+                    let limit = u32::try_from(self.outstanding.len())
+                        .unwrap_or(u32::MAX)
+                        .saturating_add(want);
+                    self.store.pending_events(limit).await?
+                }
+            };
+            let fresh: Vec<OutboxEvent> = pending
                 .into_iter()
                 .filter(|e| !self.outstanding.contains(&e.id))
                 .take(room)
                 .collect();
-            if !fresh.is_empty() {
+            if let Some(last) = fresh.last().map(|e| e.id) {
                 self.queue.enqueue(Self::jobs(&fresh)?).await?;
+                self.cursor = Some(last);
                 self.outstanding.extend(fresh.iter().map(|e| e.id));
                 step.enqueued = fresh.len();
             }

@@ -229,3 +229,153 @@ mod on_redis {
         expect(queue.purge().await, "purge");
     }
 }
+
+/// An outbox that counts the events its reads return, and hides the
+/// events in `late` from reads after a cursor, as if their transactions
+/// had committed after newer events were read.
+struct CountingOutbox {
+    inner: Arc<InMemoryStore>,
+    read: std::sync::atomic::AtomicUsize,
+    late: std::sync::Mutex<BTreeSet<commerce_core::ids::EventId>>,
+}
+
+impl CountingOutbox {
+    fn new(inner: Arc<InMemoryStore>) -> Self {
+        CountingOutbox {
+            inner,
+            read: std::sync::atomic::AtomicUsize::new(0),
+            late: std::sync::Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    fn take_read(&self) -> usize {
+        self.read.swap(0, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn count(&self, events: Vec<OutboxEvent>) -> Vec<OutboxEvent> {
+        self.read
+            .fetch_add(events.len(), std::sync::atomic::Ordering::SeqCst);
+        events
+    }
+}
+
+impl OutboxStore for CountingOutbox {
+    async fn pending_events(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, commerce_core::storage::StoreError> {
+        Ok(self.count(self.inner.pending_events(limit).await?))
+    }
+
+    async fn pending_events_after(
+        &self,
+        after: commerce_core::ids::EventId,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, commerce_core::storage::StoreError> {
+        let events = self.inner.pending_events_after(after, limit).await?;
+        let late = self
+            .late
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        Ok(self.count(
+            events
+                .into_iter()
+                .filter(|e| !late.contains(&e.id))
+                .collect(),
+        ))
+    }
+
+    async fn mark_relayed(
+        &self,
+        ids: &[commerce_core::ids::EventId],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), commerce_core::storage::StoreError> {
+        self.inner.mark_relayed(ids, now).await
+    }
+}
+
+/// A relay over `outbox` and an in-process queue nobody works off, so
+/// that every event it enqueues stays in flight.
+fn relay_in_flight(
+    h: &Harness<InMemoryStore>,
+    outbox: &Arc<CountingOutbox>,
+    rescan: Duration,
+) -> (
+    commerce_jobs::relay::OutboxRelay<CountingOutbox, InProcessQueue>,
+    Arc<InProcessQueue>,
+) {
+    let queue = Arc::new(InProcessQueue::new(Arc::new(h.clock.clone())));
+    let relay = commerce_jobs::relay::OutboxRelay::new(
+        Arc::clone(outbox),
+        Arc::clone(&queue),
+        commerce_jobs::relay::RelayConfig {
+            rescan,
+            ..Default::default()
+        },
+    );
+    (relay, queue)
+}
+
+/// In-process mode: events in flight are not read again at every step;
+/// each step reads what was written since the last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_in_flight_are_not_read_again() {
+    let (h, store) = shop().await;
+    let outbox = Arc::new(CountingOutbox::new(Arc::clone(&store)));
+    let (mut relay, _queue) = relay_in_flight(&h, &outbox, Duration::from_secs(3_600));
+    let first = expect(relay.step().await, "step");
+    assert_eq!(first.enqueued, ORDERS * 2);
+    assert_eq!(outbox.take_read(), ORDERS * 2);
+
+    let (_, seller) = common::seller(&h, "later", "later@example.com").await;
+    let v = h.product(seller, None, "Jug", "6.00", 10).await;
+    expect(h.guest_buys(v, 1).await, "one more order");
+    let next = expect(relay.step().await, "step");
+    assert_eq!(next.enqueued, 1, "the new order's event");
+    assert_eq!(next.outstanding, ORDERS * 2 + 1);
+    assert_eq!(
+        outbox.take_read(),
+        1,
+        "only the new event was read, not the {} in flight",
+        ORDERS * 2
+    );
+}
+
+/// An event that sorts before the relay's cursor (its transaction committed
+/// late) is found by the next read from the start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_committed_late_is_found_by_the_rescan() {
+    let (h, store) = shop().await;
+    let outbox = Arc::new(CountingOutbox::new(Arc::clone(&store)));
+    let (mut relay, queue) = relay_in_flight(&h, &outbox, Duration::from_millis(300));
+    expect(relay.step().await, "step");
+
+    let (_, seller) = common::seller(&h, "late", "late@example.com").await;
+    let v = h.product(seller, None, "Jug", "6.00", 10).await;
+    let late = expect(h.guest_buys(v, 1).await, "the late order");
+    let late_event = expect(store.pending_events(1_000).await, "pending")
+        .into_iter()
+        .find(|e| {
+            matches!(e.kind, commerce_core::outbox::EventKind::OrderPlaced { order_id } if order_id == late.id)
+        })
+        .map(|e| e.id);
+    let Some(late_event) = late_event else {
+        panic!("the late order's event is in the outbox");
+    };
+    outbox
+        .late
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(late_event);
+    expect(h.guest_buys(v, 1).await, "a newer order");
+    let next = expect(relay.step().await, "step");
+    assert_eq!(next.enqueued, 1, "only the newer event, past the cursor");
+    let job = commerce_jobs::relay::job_id_of(late_event);
+    assert!(expect(queue.state(job).await, "state").is_none());
+
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let rescan = expect(relay.step().await, "step");
+    assert_eq!(rescan.enqueued, 1, "the late event, found from the start");
+    assert!(expect(queue.state(job).await, "state").is_some());
+}

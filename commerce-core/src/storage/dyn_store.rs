@@ -215,6 +215,12 @@ pub trait ErasedStore: Send + Sync {
     ) -> BoxFuture<'_, Result<Result<Order, RefundRejection>, StoreError>>;
     /// See [`OutboxStore::pending_events`].
     fn pending_events(&self, limit: u32) -> BoxFuture<'_, Result<Vec<OutboxEvent>, StoreError>>;
+    /// See [`OutboxStore::pending_events_after`].
+    fn pending_events_after(
+        &self,
+        after: crate::ids::EventId,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<OutboxEvent>, StoreError>>;
     /// See [`OutboxStore::mark_relayed`].
     fn mark_relayed(
         &self,
@@ -609,6 +615,14 @@ impl<T: Store> ErasedStore for T {
 
     fn pending_events(&self, limit: u32) -> BoxFuture<'_, Result<Vec<OutboxEvent>, StoreError>> {
         Box::pin(async move { <T as OutboxStore>::pending_events(self, limit).await })
+    }
+
+    fn pending_events_after(
+        &self,
+        after: crate::ids::EventId,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<OutboxEvent>, StoreError>> {
+        Box::pin(async move { <T as OutboxStore>::pending_events_after(self, after, limit).await })
     }
 
     fn mark_relayed(
@@ -1134,6 +1148,14 @@ impl OutboxStore for DynStore {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<OutboxEvent>, StoreError>> + Send {
         self.0.pending_events(limit)
+    }
+
+    fn pending_events_after(
+        &self,
+        after: crate::ids::EventId,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<OutboxEvent>, StoreError>> + Send {
+        self.0.pending_events_after(after, limit)
     }
 
     fn mark_relayed(

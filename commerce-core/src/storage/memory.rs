@@ -1312,6 +1312,26 @@ impl OutboxStore for InMemoryStore {
         })
     }
 
+    fn pending_events_after(
+        &self,
+        after: crate::ids::EventId,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<OutboxEvent>, StoreError>> + Send {
+        op(self, move |s| {
+            let start = s
+                .outbox
+                .iter()
+                .position(|e| e.id == after)
+                .map_or(0, |i| i + 1);
+            s.outbox[start..]
+                .iter()
+                .filter(|e| e.relayed_at.is_none())
+                .take(limit as usize)
+                .cloned()
+                .collect()
+        })
+    }
+
     fn mark_relayed(
         &self,
         ids: &[EventId],

@@ -563,12 +563,40 @@ pub trait OrderStore: Send + Sync {
 /// - Events are written only by the operations that cause them.
 /// - `pending_events` lists unrelayed events, oldest first; `mark_relayed` is
 ///   idempotent.
+/// - `pending_events_after` lists unrelayed events written after a given
+///   one, oldest first. An event whose transaction commits late may sort
+///   before events already listed: a reader that must see every event reads
+///   from the start (`pending_events`) now and then.
 pub trait OutboxStore: Send + Sync {
     /// Unrelayed events, oldest first.
     fn pending_events(
         &self,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<OutboxEvent>, StoreError>> + Send;
+    /// Unrelayed events written after `after` (relayed or not), oldest
+    /// first; every unrelayed event when the store does not know `after`.
+    ///
+    /// The default reads every pending event and skips through `after`
+    /// (all of them when `after` was relayed); a store with an order of its
+    /// own reads only the newer ones.
+    fn pending_events_after(
+        &self,
+        after: crate::ids::EventId,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<OutboxEvent>, StoreError>> + Send {
+        async move {
+            let pending = self.pending_events(u32::MAX).await?;
+            let start = pending
+                .iter()
+                .position(|e| e.id == after)
+                .map_or(0, |i| i + 1);
+            Ok(pending
+                .into_iter()
+                .skip(start)
+                .take(usize::try_from(limit).unwrap_or(usize::MAX))
+                .collect())
+        }
+    }
     /// Marks events relayed.
     fn mark_relayed(
         &self,

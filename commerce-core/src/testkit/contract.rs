@@ -1190,6 +1190,30 @@ pub async fn outbox_relay_contract<S: Store>(h: &Harness<S>) {
         expect(h.store().pending_events(0).await, "limit 0").len(),
         0
     );
+
+    // After a cursor: only newer pending events, whether the cursor's own
+    // event was relayed or not; from the start for an unknown cursor.
+    expect(h.guest_buys(v, 1).await, "checkout");
+    let all: Vec<EventId> = expect(h.store().pending_events(100).await, "pending")
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert!(all.len() >= 2, "the paid event and the new order's");
+    let after = |id: EventId, limit: u32| async move {
+        expect(h.store().pending_events_after(id, limit).await, "after")
+            .into_iter()
+            .map(|e| e.id)
+            .collect::<Vec<EventId>>()
+    };
+    assert_eq!(after(ids[0], 100).await, all, "after a relayed event");
+    assert_eq!(after(all[0], 100).await, all[1..].to_vec());
+    assert_eq!(after(all[all.len() - 1], 100).await, Vec::<EventId>::new());
+    assert_eq!(after(ids[0], 1).await, all[..1].to_vec(), "limited");
+    assert_eq!(
+        after(EventId::new(), 100).await,
+        all,
+        "an unknown cursor reads from the start"
+    );
 }
 
 /// Idempotency keys: one winner, replay, mismatch, release and take-over, prune.

@@ -127,6 +127,7 @@ pub(crate) fn relay<S: OutboxStore + 'static, Q: JobQueue>(
             batch: 64,
             idle: Duration::from_millis(20),
             max_in_flight: 1_000,
+            rescan: Duration::from_secs(1),
         },
     )
 }

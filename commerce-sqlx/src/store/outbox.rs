@@ -30,6 +30,28 @@ impl<B: Backend> OutboxStore for SqlStore<B> {
         Ok(rows.into_iter().map(EventRow::into_domain).collect())
     }
 
+    /// Newer by `seq`. An event `after` no longer stored reads from the
+    /// start.
+    async fn pending_events_after(
+        &self,
+        after: EventId,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        let rows: Vec<EventRow> = B::read_all(
+            &self.db,
+            q!(
+                "SELECT id, payload, created_at, relayed_at FROM outbox \
+                 WHERE relayed_at IS NULL AND seq > COALESCE((SELECT seq FROM outbox \
+                 WHERE id = $1), 0) ORDER BY seq LIMIT $2",
+                after.as_uuid(),
+                limit
+            ),
+        )
+        .await
+        .map_err(backend)?;
+        Ok(rows.into_iter().map(EventRow::into_domain).collect())
+    }
+
     async fn mark_relayed(&self, ids: &[EventId], now: DateTime<Utc>) -> Result<(), StoreError> {
         if ids.is_empty() {
             return Ok(());
