@@ -475,6 +475,19 @@ async fn write_order<B: Backend>(
 /// `$prefix` comes first in the `WITH`; `$where` and `$and` end each
 /// write's condition (empty for the batch written inside its transaction;
 /// a guard for [`place_at_once_pg`]).
+///
+/// Each write reaches its rows through a unique index whatever the
+/// planner's statistics say, because a prepared statement keeps its
+/// generic plan until the next `ANALYZE` of its tables. The idempotency
+/// keys (`k`) are the case that needs care: the table grows with every
+/// checkout, and an `UPDATE … FROM unnest(…)` joined to it was planned as
+/// a hash join over a sequential scan while the table was small, then kept
+/// scanning thousands of keys per batch. `k` is therefore an upsert, whose
+/// conflict check always goes through the primary key: it completes the
+/// claimed key. Should the claim be gone (it cannot be pruned while its
+/// checkout runs, but a key can be deleted by hand), it writes the key
+/// completed with an all-zero fingerprint, so that a retry with this key
+/// is refused as a different request instead of placing a second order.
 macro_rules! batch_sql {
     ($prefix:expr, $where:expr, $and:expr) => {
         concat!(
@@ -507,9 +520,11 @@ macro_rules! batch_sql {
             SELECT * FROM unnest($25::uuid[], $26::uuid[], $27::bigint[], \
             $28::timestamptz[])", $where, "), \
         k AS (\
-            UPDATE idempotency_keys SET response = t.response \
-            FROM unnest($29::text[], $30::text[], $31::text[]) AS t(scope, idem_key, response) \
-            WHERE idempotency_keys.scope = t.scope AND idempotency_keys.idem_key = t.idem_key", $and, "), \
+            INSERT INTO idempotency_keys (scope, idem_key, fingerprint, response, \
+            locked_until, created_at) \
+            SELECT t.scope, t.idem_key, decode(repeat('00', 32), 'hex'), t.response, now(), now() \
+            FROM unnest($29::text[], $30::text[], $31::text[]) AS t(scope, idem_key, response)", $where, " \
+            ON CONFLICT (scope, idem_key) DO UPDATE SET response = EXCLUDED.response), \
         u AS (\
             INSERT INTO promotion_usage (promotion_id, order_id, customer_id, state) \
             SELECT t.p, t.o, t.c, $32 FROM unnest($33::uuid[], $34::uuid[], $35::uuid[]) \

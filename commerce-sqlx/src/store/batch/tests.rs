@@ -10,7 +10,7 @@ use commerce_core::ids::{CustomerId, PromotionId, VariantId};
 use commerce_core::inventory::Shortage;
 use commerce_core::order::Order;
 use commerce_core::outbox::EventKind;
-use commerce_core::service::CommerceError;
+use commerce_core::service::{CheckoutRequest, CommerceError};
 use commerce_core::storage::{
     AuditStore, CartStore, OrderStore, PromotionStore, Store, StoreError, UsageState,
 };
@@ -54,12 +54,29 @@ async fn one_batch_of<B: Backend>(
 where
     SqlStore<B>: Store,
 {
+    let requests = buyers
+        .iter()
+        .map(|(owner, customer, email)| {
+            let mut request = Harness::<SqlStore<B>>::checkout_request(owner, *customer);
+            request.email = (*email).to_owned();
+            request
+        })
+        .collect();
+    one_batch_requests(h, requests).await
+}
+
+/// [`one_batch`] of these requests.
+async fn one_batch_requests<B: Backend>(
+    h: &Arc<Harness<SqlStore<B>>>,
+    requests: Vec<CheckoutRequest>,
+) -> Vec<Outcome>
+where
+    SqlStore<B>: Store,
+{
     let store = h.store().clone();
     let gate = store.batcher.gate.lock().await;
     let mut tasks = Vec::new();
-    for (i, (owner, customer, email)) in buyers.iter().enumerate() {
-        let mut request = Harness::<SqlStore<B>>::checkout_request(owner, *customer);
-        request.email = (*email).to_owned();
+    for (i, request) in requests.into_iter().enumerate() {
         let h = Arc::clone(h);
         tasks.push(tokio::spawn(
             async move { h.commerce.checkout(request).await },
@@ -141,15 +158,19 @@ where
     let a = buyer(&h, &[(hot, 2)]).await;
     let b = buyer(&h, &[(other, 1), (hot, 3)]).await;
     let c = buyer(&h, &[(hot, 1)]).await;
-    let out = one_batch(
-        &h,
-        &[
-            (a.clone(), "a@example.com"),
-            (b.clone(), "b@example.com"),
-            (c.clone(), "c@example.com"),
-        ],
-    )
-    .await;
+    let requests: Vec<CheckoutRequest> = [
+        (&a, "a@example.com"),
+        (&b, "b@example.com"),
+        (&c, "c@example.com"),
+    ]
+    .into_iter()
+    .map(|(owner, email)| {
+        let mut request = Harness::<SqlStore<B>>::checkout_request(owner, None);
+        request.email = email.to_owned();
+        request
+    })
+    .collect();
+    let out = one_batch_requests(&h, requests.clone()).await;
     assert_eq!(h.store().batcher.sizes(), vec![3], "one batch of three");
     let expected = at_once_on_postgres::<B>();
     assert_eq!(
@@ -179,6 +200,11 @@ where
     assert_eq!(placed, ids, "one event per order, in batch order");
     let stored = expect(h.store().order(ids[1]).await, "read").map(|o| o.lines.len());
     assert_eq!(stored, Some(2), "the order and its lines are stored");
+    for (request, order) in requests.into_iter().zip(&orders) {
+        let replayed = expect(h.commerce.checkout(request).await, "replay");
+        assert_eq!(replayed.id, order.id, "the key answers its order");
+    }
+    assert_eq!(h.stock(hot).await.reserved, 6, "a replay reserves nothing");
     h.assert_invariants().await;
 }
 
