@@ -16,7 +16,7 @@ use commerce_core::service::Commerce;
 use commerce_core::storage::Store;
 use commerce_core::tax::SingleRateTax;
 use commerce_jobs::handlers::Handlers;
-use commerce_jobs::mail::{FileMailer, MailSettings, Mailer, SmtpMailer};
+use commerce_jobs::mail::{FileMailer, MailSettings, Mailer, SMTP_CONNECTIONS, SmtpMailer};
 use commerce_jobs::relay::{OutboxRelay, RelayConfig};
 use commerce_jobs::schedule::{
     LeaseLock, LocalLocks, RedisLocks, Scheduler, SweepConfig, Task, TaskError, builtin_tasks,
@@ -186,8 +186,15 @@ impl Background {
         settings: MailSettings,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        // Mails spend most of their time waiting on the SMTP server (see
+        // `SMTP_CONNECTIONS`): as many jobs at once as the mailer has
+        // connections, so that one mail per order keeps up with checkouts.
+        let config = WorkerConfig {
+            concurrency: SMTP_CONNECTIONS as usize,
+            ..WorkerConfig::default()
+        };
         let worker = Handlers::new(commerce.clone(), mailer, settings)
-            .register(Worker::new(Arc::clone(&queue), WorkerConfig::default()))
+            .register(Worker::new(Arc::clone(&queue), config))
             .spawn();
         let relay = OutboxRelay::new(
             Arc::clone(&store),

@@ -13,7 +13,7 @@ use commerce_core::payment::BoxFuture;
 
 pub use templates::MailSettings;
 pub(crate) use templates::Templates;
-pub use transport::{FileMailer, SmtpMailer, mailer_from_env};
+pub use transport::{FileMailer, SMTP_CONNECTIONS, SmtpMailer, mailer_from_env};
 
 /// One mail to one recipient, with a plain-text and an HTML body.
 #[derive(Clone, PartialEq, Eq)]
