@@ -476,11 +476,11 @@ async fn write_order<B: Backend>(
 /// write's condition (empty for the batch written inside its transaction;
 /// a guard for [`place_at_once_pg`]).
 ///
-/// Each write reaches its rows through a unique index whatever the
-/// planner's statistics say, because a prepared statement keeps its
-/// generic plan until the next `ANALYZE` of its tables. The idempotency
-/// keys (`k`) are the case that needs care: the table grows with every
-/// checkout, and an `UPDATE … FROM unnest(…)` joined to it was planned as
+/// A prepared statement keeps its generic plan until the next `ANALYZE`
+/// of its tables, so a join planned while a table was small stays a scan
+/// of the whole table as it grows. The idempotency keys (`k`) are the
+/// table that grows with every checkout: an `UPDATE … FROM unnest(…)`
+/// joined to it was planned as
 /// a hash join over a sequential scan while the table was small, then kept
 /// scanning thousands of keys per batch. `k` is therefore an upsert, whose
 /// conflict check always goes through the primary key: it completes the

@@ -54,15 +54,22 @@ async fn one_batch_of<B: Backend>(
 where
     SqlStore<B>: Store,
 {
-    let requests = buyers
+    one_batch_requests(h, requests::<B>(buyers)).await
+}
+
+/// A checkout request for each `(owner, account, email)`.
+fn requests<B: Backend>(buyers: &[(CartOwner, Option<CustomerId>, &str)]) -> Vec<CheckoutRequest>
+where
+    SqlStore<B>: Store,
+{
+    buyers
         .iter()
         .map(|(owner, customer, email)| {
             let mut request = Harness::<SqlStore<B>>::checkout_request(owner, *customer);
             request.email = (*email).to_owned();
             request
         })
-        .collect();
-    one_batch_requests(h, requests).await
+        .collect()
 }
 
 /// [`one_batch`] of these requests.
@@ -158,18 +165,11 @@ where
     let a = buyer(&h, &[(hot, 2)]).await;
     let b = buyer(&h, &[(other, 1), (hot, 3)]).await;
     let c = buyer(&h, &[(hot, 1)]).await;
-    let requests: Vec<CheckoutRequest> = [
-        (&a, "a@example.com"),
-        (&b, "b@example.com"),
-        (&c, "c@example.com"),
-    ]
-    .into_iter()
-    .map(|(owner, email)| {
-        let mut request = Harness::<SqlStore<B>>::checkout_request(owner, None);
-        request.email = email.to_owned();
-        request
-    })
-    .collect();
+    let requests = requests::<B>(&[
+        (a.clone(), None, "a@example.com"),
+        (b.clone(), None, "b@example.com"),
+        (c.clone(), None, "c@example.com"),
+    ]);
     let out = one_batch_requests(&h, requests.clone()).await;
     assert_eq!(h.store().batcher.sizes(), vec![3], "one batch of three");
     let expected = at_once_on_postgres::<B>();
