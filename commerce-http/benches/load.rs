@@ -53,13 +53,13 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use commerce_jobs::testkit::smtp::serve_smtp;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use sqlx::Connection;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -280,9 +280,8 @@ static SINK_THREAD: AtomicU32 = AtomicU32::new(0);
 static MAILS: AtomicU64 = AtomicU64::new(0);
 
 /// Starts the mail server the shop sends its mails to, as a deployed shop
-/// sends them to its mail relay: a local SMTP listener on its own thread
-/// speaking just enough SMTP for lettre (no TLS), counting messages and
-/// keeping none. Returns its `SMTP_URL`.
+/// sends them to its mail relay: the jobs testkit's SMTP server on a thread
+/// of its own, counting messages and keeping none. Returns its `SMTP_URL`.
 fn mail_sink() -> Result<String, Error> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     listener.set_nonblocking(true)?;
@@ -303,48 +302,13 @@ fn mail_sink() -> Result<String, Error> {
                 let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
                     return;
                 };
-                while let Ok((socket, _)) = listener.accept().await {
-                    tokio::spawn(smtp_session(socket));
-                }
+                serve_smtp(listener, |_| {
+                    MAILS.fetch_add(1, Ordering::Relaxed);
+                })
+                .await;
             });
         })?;
     Ok(url)
-}
-
-/// One SMTP connection: greets, answers each command, reads each message's
-/// data up to its lone `.` and counts it.
-async fn smtp_session(socket: TcpStream) {
-    let (read, mut write) = socket.into_split();
-    let mut lines = BufReader::new(read).lines();
-    if write.write_all(b"220 load-harness\r\n").await.is_err() {
-        return;
-    }
-    while let Ok(Some(line)) = lines.next_line().await {
-        let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
-        let reply: &[u8] = match verb.as_str() {
-            "EHLO" | "HELO" => b"250-load-harness\r\n250 8BITMIME\r\n",
-            "DATA" => {
-                if write.write_all(b"354 go on\r\n").await.is_err() {
-                    return;
-                }
-                while let Ok(Some(l)) = lines.next_line().await {
-                    if l == "." {
-                        break;
-                    }
-                }
-                MAILS.fetch_add(1, Ordering::Relaxed);
-                b"250 queued\r\n"
-            }
-            "QUIT" => {
-                let _ = write.write_all(b"221 bye\r\n").await;
-                return;
-            }
-            _ => b"250 OK\r\n",
-        };
-        if write.write_all(reply).await.is_err() {
-            return;
-        }
-    }
 }
 
 // ---------------------------------------------------------------- server

@@ -23,6 +23,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use commerce_core::clock::{Clock, FixedClock};
 
+pub mod smtp;
+
 use crate::job::{Job, JobId, NewJob};
 use crate::queue::{JobQueue, JobState};
 use crate::worker::{Backoff, JobError, Worker, WorkerConfig};

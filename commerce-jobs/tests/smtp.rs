@@ -12,83 +12,23 @@ use commerce_core::storage::InMemoryStore;
 use commerce_core::testkit::{Harness, expect};
 use commerce_jobs::handlers::{AccountMail, AccountMailKind, Handlers, enqueue_account_mail};
 use commerce_jobs::mail::{FileMailer, Mail, Mailer, SmtpMailer};
+use commerce_jobs::testkit::smtp::{SmtpMessage, serve_smtp};
 use commerce_jobs::{InProcessQueue, Worker};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-/// One received message: the envelope recipients and the raw data.
-#[derive(Debug)]
-struct Received {
-    rcpt: Vec<String>,
-    data: String,
-}
-
-impl Received {
-    /// The data with quoted-printable soft line breaks undone.
-    fn text(&self) -> String {
-        self.data.replace("=\r\n", "").replace("=3D", "=")
-    }
-}
-
 /// Starts the listener; returns its port and the messages it receives.
-async fn smtp_server() -> (u16, mpsc::UnboundedReceiver<Received>) {
+async fn smtp_server() -> (u16, mpsc::UnboundedReceiver<SmtpMessage>) {
     let listener = expect(TcpListener::bind("127.0.0.1:0").await, "bind");
     let port = expect(listener.local_addr(), "addr").port();
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let (read, mut write) = socket.into_split();
-                let mut lines = BufReader::new(read).lines();
-                let _ = write.write_all(b"220 localhost test SMTP\r\n").await;
-                let mut rcpt = Vec::new();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
-                    let reply: &[u8] = match verb.as_str() {
-                        "EHLO" | "HELO" => b"250-localhost\r\n250 8BITMIME\r\n",
-                        "MAIL" => {
-                            rcpt.clear();
-                            b"250 OK\r\n"
-                        }
-                        "RCPT" => {
-                            rcpt.push(line[4..].trim().to_owned());
-                            b"250 OK\r\n"
-                        }
-                        "DATA" => {
-                            let _ = write.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await;
-                            let mut data = String::new();
-                            while let Ok(Some(l)) = lines.next_line().await {
-                                if l == "." {
-                                    break;
-                                }
-                                data.push_str(&l);
-                                data.push_str("\r\n");
-                            }
-                            let _ = tx.send(Received {
-                                rcpt: std::mem::take(&mut rcpt),
-                                data,
-                            });
-                            b"250 queued\r\n"
-                        }
-                        "QUIT" => {
-                            let _ = write.write_all(b"221 bye\r\n").await;
-                            return;
-                        }
-                        _ => b"250 OK\r\n",
-                    };
-                    if write.write_all(reply).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
+    tokio::spawn(serve_smtp(listener, move |m| {
+        let _ = tx.send(m);
+    }));
     (port, rx)
 }
 
-async fn next(rx: &mut mpsc::UnboundedReceiver<Received>) -> Received {
+async fn next(rx: &mut mpsc::UnboundedReceiver<SmtpMessage>) -> SmtpMessage {
     let got = tokio::time::timeout(Duration::from_secs(30), rx.recv()).await;
     expect(got, "a message within 30 s").unwrap_or_else(|| panic!("the listener stopped"))
 }
