@@ -77,8 +77,10 @@ impl Default for Config {
 pub struct Commerce<S> {
     store: Arc<S>,
     clock: Arc<dyn Clock>,
-    config: Config,
-    gateways: BTreeMap<String, Arc<dyn PaymentGateway>>,
+    // Shared, not copied: an engine is cloned for every request a server
+    // routes, and copying the settings and the gateways' map allocated.
+    config: Arc<Config>,
+    gateways: Arc<BTreeMap<String, Arc<dyn PaymentGateway>>>,
     rules: Arc<rules::Rules>,
 }
 
@@ -87,8 +89,8 @@ impl<S> Clone for Commerce<S> {
         Commerce {
             store: Arc::clone(&self.store),
             clock: Arc::clone(&self.clock),
-            config: self.config.clone(),
-            gateways: self.gateways.clone(),
+            config: Arc::clone(&self.config),
+            gateways: Arc::clone(&self.gateways),
             rules: Arc::clone(&self.rules),
         }
     }
@@ -100,8 +102,8 @@ impl<S: Store> Commerce<S> {
         Commerce {
             store,
             clock,
-            config,
-            gateways: BTreeMap::new(),
+            config: Arc::new(config),
+            gateways: Arc::default(),
             rules: Arc::default(),
         }
     }
@@ -109,7 +111,7 @@ impl<S: Store> Commerce<S> {
     /// Adds a payment gateway, reachable by its name.
     #[must_use]
     pub fn with_gateway(mut self, gateway: Arc<dyn PaymentGateway>) -> Self {
-        self.gateways.insert(gateway.name().to_owned(), gateway);
+        Arc::make_mut(&mut self.gateways).insert(gateway.name().to_owned(), gateway);
         self
     }
 
