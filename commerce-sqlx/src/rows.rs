@@ -266,6 +266,62 @@ impl VariantProductRow {
     }
 }
 
+/// A cart's columns named `c_*`, beside a variant's and its product's in
+/// one row ([`CartVariantRow`]).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct PrefixedCartRow {
+    c_id: Uuid,
+    c_currency: String,
+    c_lines: Json<Vec<CartLine>>,
+    c_codes: Json<Vec<DiscountCode>>,
+    c_shipping_method: Option<String>,
+    c_version: i64,
+    c_created_at: Ts,
+    c_updated_at: Ts,
+}
+
+impl From<PrefixedCartRow> for CartRow {
+    fn from(r: PrefixedCartRow) -> Self {
+        CartRow {
+            id: r.c_id,
+            currency: r.c_currency,
+            lines: r.c_lines,
+            codes: r.c_codes,
+            shipping_method: r.c_shipping_method,
+            version: r.c_version,
+            created_at: r.c_created_at,
+            updated_at: r.c_updated_at,
+        }
+    }
+}
+
+/// A cart and one line's variant with its product, from a statement that
+/// reads both: the variant's columns are NULL for a cart without lines and
+/// for a line whose variant is gone.
+#[derive(Debug)]
+pub(crate) struct CartVariantRow {
+    pub(crate) cart: PrefixedCartRow,
+    pub(crate) variant: Option<VariantProductRow>,
+}
+
+impl<'r, R> sqlx::FromRow<'r, R> for CartVariantRow
+where
+    R: sqlx::Row,
+    PrefixedCartRow: sqlx::FromRow<'r, R>,
+    VariantProductRow: sqlx::FromRow<'r, R>,
+    Option<Uuid>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    &'r str: sqlx::ColumnIndex<R>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        let cart = PrefixedCartRow::from_row(row)?;
+        let variant = match row.try_get::<Option<Uuid>, _>("id")? {
+            Some(_) => Some(VariantProductRow::from_row(row)?),
+            None => None,
+        };
+        Ok(CartVariantRow { cart, variant })
+    }
+}
+
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct CartRow {
     id: Uuid,

@@ -521,8 +521,35 @@ impl<S: Store> Commerce<S> {
         read: Option<Cart>,
         customer: Option<crate::ids::CustomerId>,
     ) -> Result<CartView, CommerceError> {
-        let cart = self.cart_or(owner, read).await?;
+        if read.is_some() {
+            let cart = self.cart_or(owner, read).await?;
+            return self.view(cart, customer).await;
+        }
+        if let Some((cart, records)) = self.stored_cart(owner).await? {
+            return Ok(self.price_with(cart, records, customer).await?.0);
+        }
+        // No cart yet: create it without reading again (unless another
+        // request just did).
+        let fresh = Cart::new(owner.clone(), self.config.currency, self.clock.now());
+        let cart = match self.store.save_cart(fresh).await? {
+            Ok(cart) => cart,
+            Err(CartChanged) => self.cart(owner).await?,
+        };
         self.view(cart, customer).await
+    }
+
+    /// The owner's stored cart and its lines' variant records, read in one
+    /// store call ([`crate::storage::CartStore::cart_with_variants`]); `None` when the owner
+    /// has no cart.
+    pub(super) async fn stored_cart(
+        &self,
+        owner: &CartOwner,
+    ) -> Result<Option<(Cart, HashMap<VariantId, VariantRecord>)>, CommerceError> {
+        let Some((cart, records)) = self.store.cart_with_variants(owner).await? else {
+            return Ok(None);
+        };
+        let records = records.into_iter().map(|r| (r.variant.id, r)).collect();
+        Ok(Some((cart, records)))
     }
 
     /// Prices a cart: lines whose product is withdrawn are left out and
@@ -548,7 +575,7 @@ impl<S: Store> Commerce<S> {
     }
 
     /// Prices `cart` with its variants' records already read.
-    async fn price_with(
+    pub(super) async fn price_with(
         &self,
         cart: Cart,
         records: HashMap<VariantId, VariantRecord>,

@@ -178,14 +178,17 @@ impl<S: Store> Commerce<S> {
         scope: &str,
         shipping_method: Option<&str>,
     ) -> Result<Order, CommerceError> {
-        let mut cart = self.cart(&request.owner).await?;
+        // The cart and its variants' records in one read.
+        let Some((mut cart, records)) = self.stored_cart(&request.owner).await? else {
+            return Err(CommerceError::CartEmpty);
+        };
         if let Some(code) = shipping_method {
             cart.shipping_method = Some(code.to_owned());
         }
         if cart.is_empty() {
             return Err(CommerceError::CartEmpty);
         }
-        let (view, records) = self.view_with_records(cart, request.customer).await?;
+        let (view, records) = self.price_with(cart, records, request.customer).await?;
         let mut shortages = Vec::new();
         let mut price_changed = false;
         for issue in &view.issues {

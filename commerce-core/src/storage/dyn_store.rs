@@ -92,6 +92,11 @@ pub trait ErasedStore: Send + Sync {
     ) -> BoxFuture<'_, Result<Result<(Stock, Stock), BelowReserved>, StoreError>>;
     /// See [`CartStore::cart_of`].
     fn cart_of(&self, owner: CartOwner) -> BoxFuture<'_, Result<Option<Cart>, StoreError>>;
+    /// See [`CartStore::cart_with_variants`].
+    fn cart_with_variants(
+        &self,
+        owner: CartOwner,
+    ) -> BoxFuture<'_, Result<Option<(Cart, Vec<VariantRecord>)>, StoreError>>;
     /// See [`CartStore::save_cart`].
     fn save_cart(&self, cart: Cart)
     -> BoxFuture<'_, Result<Result<Cart, CartChanged>, StoreError>>;
@@ -430,6 +435,13 @@ impl<T: Store> ErasedStore for T {
 
     fn cart_of(&self, owner: CartOwner) -> BoxFuture<'_, Result<Option<Cart>, StoreError>> {
         Box::pin(async move { <T as CartStore>::cart_of(self, &owner).await })
+    }
+
+    fn cart_with_variants(
+        &self,
+        owner: CartOwner,
+    ) -> BoxFuture<'_, Result<Option<(Cart, Vec<VariantRecord>)>, StoreError>> {
+        Box::pin(async move { <T as CartStore>::cart_with_variants(self, &owner).await })
     }
 
     fn save_cart(
@@ -949,6 +961,13 @@ impl CartStore for DynStore {
         cart: Cart,
     ) -> impl Future<Output = Result<Result<Cart, CartChanged>, StoreError>> + Send {
         self.0.save_cart(cart)
+    }
+
+    fn cart_with_variants(
+        &self,
+        owner: &CartOwner,
+    ) -> impl Future<Output = Result<Option<(Cart, Vec<VariantRecord>)>, StoreError>> + Send {
+        self.0.cart_with_variants(owner.clone())
     }
 
     fn merge_carts(

@@ -8,7 +8,7 @@ use chrono::Duration;
 use super::{Harness, expect, guest, new_key, usd};
 use crate::cart::CartOwner;
 use crate::idempotency::{Begin, Fingerprint};
-use crate::ids::{CategoryId, CustomerId, EventId, ProductId};
+use crate::ids::{CategoryId, CustomerId, EventId, ProductId, VariantId};
 use crate::order::{OrderEvent, OrderStatus};
 use crate::outbox::EventKind;
 use crate::payment::{PaymentGateway, PaymentStatus};
@@ -224,6 +224,73 @@ pub async fn guest_carts_are_isolated<S: Store>(h: &Harness<S>) {
     assert!(other.lines.is_empty());
     let guessed = CartOwner::Guest(crate::cart::CartToken::generate());
     assert!(expect(h.store().cart_of(&guessed).await, "guess").is_none());
+}
+
+/// A cart read with its variants
+/// ([`crate::storage::CartStore::cart_with_variants`]) is
+/// what the two reads give: the cart as stored, and the record of every
+/// line's variant that exists (a withdrawn product's included, a vanished
+/// variant's not); no cart, nothing.
+pub async fn cart_with_variants_is_the_cart_and_its_lines_records<S: Store>(h: &Harness<S>) {
+    let (_, store) = h.seller("cart-reads").await;
+    let a = h.product(store, None, "Apron", "12.00", 5).await;
+    let b = h.product(store, None, "Bowl", "7.50", 5).await;
+    let owner = guest();
+    assert!(
+        expect(h.store().cart_with_variants(&owner).await, "no cart").is_none(),
+        "no cart, no read"
+    );
+    expect(h.commerce.cart(&owner).await, "create");
+    let empty = expect(h.store().cart_with_variants(&owner).await, "empty cart");
+    assert!(
+        matches!(&empty, Some((c, r)) if c.lines.is_empty() && r.is_empty()),
+        "{empty:?}"
+    );
+    expect(h.commerce.add_to_cart(&owner, a, q(1)).await, "add a");
+    let cart = expect(h.commerce.add_to_cart(&owner, b, q(2)).await, "add b");
+    let mut withdrawn = expect(h.store().variants(&[b]).await, "b").remove(0);
+    withdrawn.product.deleted_at = Some(h.clock_now());
+    expect(
+        h.store()
+            .put_product(withdrawn.product, vec![withdrawn.variant])
+            .await,
+        "withdraw b",
+    );
+    // A line whose variant no store has (written past the engine's checks).
+    let mut odd = cart;
+    odd.lines.push(crate::cart::CartLine {
+        id: crate::ids::LineId::new(),
+        variant_id: VariantId::new(),
+        quantity: q(1),
+        price_when_added: usd("1.00"),
+    });
+    expect(
+        expect(h.store().save_cart(odd).await, "save").map_err(|_| "changed"),
+        "cart saved",
+    );
+    let Some((cart, mut records)) = expect(
+        h.store().cart_with_variants(&owner).await,
+        "cart and variants",
+    ) else {
+        panic!("the cart is there");
+    };
+    assert_eq!(
+        Some(&cart),
+        expect(h.store().cart_of(&owner).await, "cart").as_ref(),
+        "the cart as stored"
+    );
+    assert_eq!(cart.lines.len(), 3);
+    let mut expected = expect(h.store().variants(&[a, b]).await, "variants");
+    records.sort_by_key(|r| r.variant.id);
+    expected.sort_by_key(|r| r.variant.id);
+    assert_eq!(
+        records, expected,
+        "a's and b's records, nothing for the third line"
+    );
+    assert!(
+        records.iter().any(|r| r.product.deleted_at.is_some()),
+        "the withdrawn product is read as withdrawn"
+    );
 }
 
 /// A price change after adding is shown; checkout refuses once, then accepts.

@@ -319,6 +319,7 @@ macro_rules! conformance_suite {
             cart_quantity_zero_removes_the_line,
             guest_cart_merges_into_account_on_login,
             guest_carts_are_isolated,
+            cart_with_variants_is_the_cart_and_its_lines_records,
             price_change_is_reported_then_accepted,
             withdrawn_product_blocks_checkout,
             codes_are_refused_with_the_reason,
