@@ -1,7 +1,8 @@
 //! Password hashing: argon2id at OWASP's m = 19 MiB, t = 2, p = 1, run on
-//! a small pool of dedicated threads at the lowest CPU priority (`nice` 19
-//! on Linux), so a burst of logins queues for spare CPU instead of
-//! starving the executor, the checkouts beside it, or the memory.
+//! a small pool of dedicated threads at the lowest CPU priority
+//! (`SCHED_IDLE` on Linux, `nice` 19 where that is refused), so a burst of
+//! logins queues for spare CPU instead of starving the executor, the
+//! checkouts beside it, or the memory.
 //!
 //! A hash takes tens of milliseconds of CPU. On a busy server, checkouts and
 //! catalog reads (normal priority) go first and logins use what is left; on
@@ -21,8 +22,9 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 /// but hashing megabytes on request would be a denial of service).
 pub const MAX_PASSWORD_CHARS: usize = 128;
 
-/// The `nice` value of the hashing threads (Linux): the lowest priority, so
-/// any request of normal priority preempts a hash.
+/// The `nice` value of the hashing threads where Linux refuses them the
+/// `SCHED_IDLE` policy (which they take first): the lowest priority, so any
+/// request of normal priority preempts a hash.
 pub const HASHING_NICE: i32 = 19;
 
 /// Why hashing or verifying failed.
@@ -102,16 +104,32 @@ impl Pool {
     }
 }
 
-/// Sets the calling thread's `nice` (Linux; a no-op elsewhere). On Linux
-/// `setpriority` of a thread id changes only that thread.
+/// Puts the calling thread at the lowest CPU priority (Linux; a no-op
+/// elsewhere): the `SCHED_IDLE` policy, under which a thread runs only when
+/// no thread of normal priority wants the CPU and any waking one preempts it
+/// at once, in this process or another (PostgreSQL's backends, which `nice`
+/// does not reach across sessions: docs/PERFORMANCE.md, "Login"); where the
+/// policy is refused, `nice`. On Linux both change only the calling thread.
 fn lower_priority(nice: i32) {
     #[cfg(not(target_os = "linux"))]
     let _ = nice;
     #[cfg(target_os = "linux")]
     {
-        let tid = rustix::thread::gettid();
-        if let Err(e) = rustix::process::setpriority_process(Some(tid), nice) {
-            tracing::warn!(error = %e, "cannot lower the priority of a password hashing thread");
+        use thread_priority::{
+            NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+            set_thread_priority_and_policy, thread_native_id,
+        };
+        let idle = set_thread_priority_and_policy(
+            thread_native_id(),
+            ThreadPriority::Min,
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+        );
+        if let Err(e) = idle {
+            tracing::warn!(error = ?e, "cannot put a password hashing thread under SCHED_IDLE; lowering its nice instead");
+            let tid = rustix::thread::gettid();
+            if let Err(e) = rustix::process::setpriority_process(Some(tid), nice) {
+                tracing::warn!(error = %e, "cannot lower the priority of a password hashing thread");
+            }
         }
     }
 }
