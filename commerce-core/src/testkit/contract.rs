@@ -248,14 +248,7 @@ pub async fn cart_with_variants_is_the_cart_and_its_lines_records<S: Store>(h: &
     );
     expect(h.commerce.add_to_cart(&owner, a, q(1)).await, "add a");
     let cart = expect(h.commerce.add_to_cart(&owner, b, q(2)).await, "add b");
-    let mut withdrawn = expect(h.store().variants(&[b]).await, "b").remove(0);
-    withdrawn.product.deleted_at = Some(h.clock_now());
-    expect(
-        h.store()
-            .put_product(withdrawn.product, vec![withdrawn.variant])
-            .await,
-        "withdraw b",
-    );
+    h.withdraw(b).await;
     // A line whose variant no store has (written past the engine's checks).
     let mut odd = cart;
     odd.lines.push(crate::cart::CartLine {
@@ -333,14 +326,7 @@ pub async fn withdrawn_product_blocks_checkout<S: Store>(h: &Harness<S>) {
     let v = h.product(store, None, "Kite", "9.00", 5).await;
     let owner = guest();
     expect(h.commerce.add_to_cart(&owner, v, q(1)).await, "add");
-    let mut record = expect(h.store().variants(&[v]).await, "variants").remove(0);
-    record.product.deleted_at = Some(h.clock_now());
-    expect(
-        h.store()
-            .put_product(record.product, vec![record.variant])
-            .await,
-        "withdraw",
-    );
+    h.withdraw(v).await;
     let view = expect(h.commerce.cart_view(&owner, None).await, "view");
     assert!(
         view.issues

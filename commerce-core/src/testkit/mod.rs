@@ -201,6 +201,21 @@ impl<S: Store> Harness<S> {
         id
     }
 
+    /// Withdraws (soft-deletes) the product of `variant`, one made by
+    /// [`Self::product`], with its only variant as it is stored now.
+    pub async fn withdraw(&self, variant: VariantId) {
+        let mut record = expect(self.store().variants(&[variant]).await, "variants")
+            .pop()
+            .unwrap_or_else(|| panic!("no variant {variant:?} to withdraw"));
+        record.product.deleted_at = Some(self.clock_now());
+        expect(
+            self.store()
+                .put_product(record.product, vec![record.variant])
+                .await,
+            "withdraw",
+        );
+    }
+
     /// A promotion from the API's JSON shape.
     pub async fn promotion(&self, json: &str) -> PromotionId {
         let spec: PromotionSpec = expect(serde_json::from_str(json), "promotion JSON");
