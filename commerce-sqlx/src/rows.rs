@@ -295,12 +295,12 @@ impl From<PrefixedCartRow> for CartRow {
     }
 }
 
-/// A cart and one line's variant with its product, from a statement that
-/// reads both: the variant's columns are NULL for a cart without lines and
-/// for a line whose variant is gone.
+/// A cart and one variant with its product, from a statement that reads
+/// both: the cart's columns are NULL when the owner has no cart, the
+/// variant's for a cart without lines and for a variant that is gone.
 #[derive(Debug)]
 pub(crate) struct CartVariantRow {
-    pub(crate) cart: PrefixedCartRow,
+    pub(crate) cart: Option<PrefixedCartRow>,
     pub(crate) variant: Option<VariantProductRow>,
 }
 
@@ -313,7 +313,10 @@ where
     &'r str: sqlx::ColumnIndex<R>,
 {
     fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
-        let cart = PrefixedCartRow::from_row(row)?;
+        let cart = match row.try_get::<Option<Uuid>, _>("c_id")? {
+            Some(_) => Some(PrefixedCartRow::from_row(row)?),
+            None => None,
+        };
         let variant = match row.try_get::<Option<Uuid>, _>("id")? {
             Some(_) => Some(VariantProductRow::from_row(row)?),
             None => None,

@@ -81,6 +81,43 @@ impl CartView {
     }
 }
 
+/// A cart as one read found it, with the variant records read with it:
+/// what a request hands from its token check ([`Commerce::guest_cart`]) to
+/// the call that shows or changes the cart, so that the cart is read once.
+/// A call uses it only for the owner it was read for, and only when it
+/// holds every record the call needs; otherwise the call reads again. A
+/// change made from a read that is stale by then costs one more attempt,
+/// never a lost change: saving is a compare-and-set on the cart's version.
+#[derive(Debug, Clone)]
+pub struct CartRead {
+    pub(super) owner: CartOwner,
+    /// `None`: the owner had no cart.
+    pub(super) cart: Option<Cart>,
+    pub(super) records: HashMap<VariantId, VariantRecord>,
+    /// The variant whose record was read besides the lines'.
+    also: Option<VariantId>,
+}
+
+impl CartRead {
+    /// Whose cart was read.
+    pub fn owner(&self) -> &CartOwner {
+        &self.owner
+    }
+
+    /// The cart as read; `None` when the owner had none.
+    pub fn cart(&self) -> Option<&Cart> {
+        self.cart.as_ref()
+    }
+
+    /// Whether it is `owner`'s and holds the records of its lines and of `variant`.
+    fn serves(&self, owner: &CartOwner, variant: Option<VariantId>) -> bool {
+        self.owner == *owner
+            && variant.is_none_or(|v| {
+                self.also == Some(v) || self.cart.as_ref().is_some_and(|c| c.line_for(v).is_some())
+            })
+    }
+}
+
 const SAVE_ATTEMPTS: usize = 5;
 
 impl<S: Store> Commerce<S> {
@@ -114,35 +151,72 @@ impl<S: Store> Commerce<S> {
         &self,
         presented: Option<&str>,
     ) -> Result<(CartOwner, bool), CommerceError> {
-        let (owner, _, fresh) = self.guest_cart(presented).await?;
-        Ok((owner, fresh))
+        let (read, fresh) = self.guest_cart(presented, None).await?;
+        Ok((read.owner, fresh))
     }
 
-    /// [`Self::guest_cart_owner`], with the cart the check read (none for a
-    /// fresh token): hand it to [`Self::cart_view_from`] or
+    /// [`Self::guest_cart_owner`], with what the check read: the cart (none
+    /// for a fresh token) and the records of its lines' variants and of
+    /// `also` (the variant the request is about to add), in one store call.
+    /// Hand it to [`Self::cart_view_from`] or
     /// [`Self::add_to_cart_and_view_from`] so that the request does not read
-    /// it again.
+    /// them again.
     ///
     /// # Errors
     /// [`CommerceError::Store`].
     pub async fn guest_cart(
         &self,
         presented: Option<&str>,
-    ) -> Result<(CartOwner, Option<Cart>, bool), CommerceError> {
+        also: Option<VariantId>,
+    ) -> Result<(CartRead, bool), CommerceError> {
         if let Some(token) = presented.and_then(|t| CartToken::parse(t.trim()).ok()) {
-            let owner = CartOwner::Guest(token);
-            if let Some(cart) = self.store.cart_of(&owner).await? {
-                return Ok((owner, Some(cart), false));
+            let read = self.read_cart(&CartOwner::Guest(token), also).await?;
+            if read.cart.is_some() {
+                return Ok((read, false));
             }
+            // No cart has the token: a fresh one, and what was read of `also`.
+            let read = CartRead {
+                owner: CartOwner::Guest(CartToken::generate()),
+                ..read
+            };
+            return Ok((read, true));
         }
-        Ok((CartOwner::Guest(CartToken::generate()), None, true))
+        let read = CartRead {
+            owner: CartOwner::Guest(CartToken::generate()),
+            cart: None,
+            records: HashMap::new(),
+            also: None,
+        };
+        Ok((read, true))
     }
 
-    /// `read` when it is `owner`'s cart, else the cart as stored now.
-    async fn cart_or(&self, owner: &CartOwner, read: Option<Cart>) -> Result<Cart, CommerceError> {
+    /// The owner's cart and the records of its lines' variants and of
+    /// `also`, in one store call ([`crate::storage::CartStore::cart_with_variants`]).
+    pub(super) async fn read_cart(
+        &self,
+        owner: &CartOwner,
+        also: Option<VariantId>,
+    ) -> Result<CartRead, CommerceError> {
+        let (cart, records) = self.store.cart_with_variants(owner, also).await?;
+        Ok(CartRead {
+            owner: owner.clone(),
+            cart,
+            records: records.into_iter().map(|r| (r.variant.id, r)).collect(),
+            also,
+        })
+    }
+
+    /// `read` when it serves `owner` and `also` ([`CartRead::serves`]),
+    /// else a read now.
+    async fn read_or(
+        &self,
+        owner: &CartOwner,
+        read: Option<CartRead>,
+        also: Option<VariantId>,
+    ) -> Result<CartRead, CommerceError> {
         match read {
-            Some(cart) if cart.owner == *owner => Ok(cart),
-            _ => self.cart(owner).await,
+            Some(read) if read.serves(owner, also) => Ok(read),
+            _ => self.read_cart(owner, also).await,
         }
     }
 
@@ -158,12 +232,15 @@ impl<S: Store> Commerce<S> {
         Ok(self.update_cart_with(owner, None, None, change).await?.0)
     }
 
-    /// [`Self::update_cart`], reading `extra`'s record with the lines' (in
-    /// the same read), and answering the records with the saved cart.
+    /// [`Self::update_cart`], starting from `read` when it serves (see
+    /// [`CartRead`]), reading `extra`'s record with the lines' (in the same
+    /// read), and answering the records with the saved cart. An owner
+    /// without a cart gets one: created by the save, or empty when the
+    /// change is refused (so a guest's token keeps reaching a cart).
     async fn update_cart_with<F>(
         &self,
         owner: &CartOwner,
-        mut read: Option<Cart>,
+        mut read: Option<CartRead>,
         extra: Option<VariantId>,
         mut change: F,
     ) -> Result<(Cart, HashMap<VariantId, VariantRecord>), CommerceError>
@@ -172,15 +249,17 @@ impl<S: Store> Commerce<S> {
     {
         for _ in 0..SAVE_ATTEMPTS {
             // The caller's read first; after a conflict, the cart as it is.
-            let mut cart = self.cart_or(owner, read.take()).await?;
-            let mut ids: Vec<VariantId> = cart.lines.iter().map(|l| l.variant_id).collect();
-            if let Some(v) = extra
-                && !ids.contains(&v)
-            {
-                ids.push(v);
+            let CartRead { cart, records, .. } = self.read_or(owner, read.take(), extra).await?;
+            let existed = cart.is_some();
+            let mut cart = cart.unwrap_or_else(|| {
+                Cart::new(owner.clone(), self.config.currency, self.clock.now())
+            });
+            if let Err(refused) = change(&mut cart, &records) {
+                if !existed {
+                    self.cart(owner).await?;
+                }
+                return Err(refused);
             }
-            let records = self.records(&ids).await?;
-            change(&mut cart, &records)?;
             cart.updated_at = self.clock.now();
             match self.store.save_cart(cart).await? {
                 Ok(saved) => return Ok((saved, records)),
@@ -240,17 +319,16 @@ impl<S: Store> Commerce<S> {
             .await
     }
 
-    /// [`Self::add_to_cart_and_view`], starting from `read`, the owner's
-    /// cart as the caller just read it (see [`Self::guest_cart`]) instead
-    /// of reading it again. A cart changed since costs one more attempt,
-    /// never a lost change: the save is a compare-and-set on its version.
+    /// [`Self::add_to_cart_and_view`], starting from `read`, what the
+    /// caller just read of the owner's cart (see [`Self::guest_cart`] and
+    /// [`CartRead`]) instead of reading it again.
     ///
     /// # Errors
     /// As [`Self::add_to_cart`].
     pub async fn add_to_cart_and_view_from(
         &self,
         owner: &CartOwner,
-        read: Option<Cart>,
+        read: Option<CartRead>,
         variant: VariantId,
         quantity: Quantity,
         customer: Option<crate::ids::CustomerId>,
@@ -264,7 +342,7 @@ impl<S: Store> Commerce<S> {
     async fn add_with_records(
         &self,
         owner: &CartOwner,
-        read: Option<Cart>,
+        read: Option<CartRead>,
         variant: VariantId,
         quantity: Quantity,
     ) -> Result<(Cart, HashMap<VariantId, VariantRecord>), CommerceError> {
@@ -510,23 +588,21 @@ impl<S: Store> Commerce<S> {
         self.cart_view_from(owner, None, customer).await
     }
 
-    /// [`Self::cart_view`] of `read`, the owner's cart as the caller just
-    /// read it (see [`Self::guest_cart`]); without it, the cart as stored.
+    /// [`Self::cart_view`] of `read`, what the caller just read of the
+    /// owner's cart (see [`Self::guest_cart`] and [`CartRead`]); without
+    /// it, the cart as stored.
     ///
     /// # Errors
     /// As [`Self::cart_view`].
     pub async fn cart_view_from(
         &self,
         owner: &CartOwner,
-        read: Option<Cart>,
+        read: Option<CartRead>,
         customer: Option<crate::ids::CustomerId>,
     ) -> Result<CartView, CommerceError> {
-        if read.is_some() {
-            let cart = self.cart_or(owner, read).await?;
-            return self.view(cart, customer).await;
-        }
-        if let Some((cart, records)) = self.stored_cart(owner).await? {
-            return Ok(self.price_with(cart, records, customer).await?.0);
+        let read = self.read_or(owner, read, None).await?;
+        if let Some(cart) = read.cart {
+            return Ok(self.price_with(cart, read.records, customer).await?.0);
         }
         // No cart yet: create it without reading again (unless another
         // request just did).
@@ -536,20 +612,6 @@ impl<S: Store> Commerce<S> {
             Err(CartChanged) => self.cart(owner).await?,
         };
         self.view(cart, customer).await
-    }
-
-    /// The owner's stored cart and its lines' variant records, read in one
-    /// store call ([`crate::storage::CartStore::cart_with_variants`]); `None` when the owner
-    /// has no cart.
-    pub(super) async fn stored_cart(
-        &self,
-        owner: &CartOwner,
-    ) -> Result<Option<(Cart, HashMap<VariantId, VariantRecord>)>, CommerceError> {
-        let Some((cart, records)) = self.store.cart_with_variants(owner).await? else {
-            return Ok(None);
-        };
-        let records = records.into_iter().map(|r| (r.variant.id, r)).collect();
-        Ok(Some((cart, records)))
     }
 
     /// Prices a cart: lines whose product is withdrawn are left out and

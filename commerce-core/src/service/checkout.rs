@@ -179,7 +179,8 @@ impl<S: Store> Commerce<S> {
         shipping_method: Option<&str>,
     ) -> Result<Order, CommerceError> {
         // The cart and its variants' records in one read.
-        let Some((mut cart, records)) = self.stored_cart(&request.owner).await? else {
+        let read = self.read_cart(&request.owner, None).await?;
+        let (Some(mut cart), records) = (read.cart, read.records) else {
             return Err(CommerceError::CartEmpty);
         };
         if let Some(code) = shipping_method {

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 
-pub use cart::{CartIssue, CartView, LineLabel};
+pub use cart::{CartIssue, CartRead, CartView, LineLabel};
 pub use catalog::{Actor, NewProduct, NewVariant, ProductDetail, ProductPatch, slugify};
 pub use checkout::{CheckoutRequest, Placed};
 pub use error::CommerceError;

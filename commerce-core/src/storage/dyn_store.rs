@@ -96,7 +96,8 @@ pub trait ErasedStore: Send + Sync {
     fn cart_with_variants(
         &self,
         owner: CartOwner,
-    ) -> BoxFuture<'_, Result<Option<(Cart, Vec<VariantRecord>)>, StoreError>>;
+        also: Option<VariantId>,
+    ) -> BoxFuture<'_, Result<(Option<Cart>, Vec<VariantRecord>), StoreError>>;
     /// See [`CartStore::save_cart`].
     fn save_cart(&self, cart: Cart)
     -> BoxFuture<'_, Result<Result<Cart, CartChanged>, StoreError>>;
@@ -440,8 +441,9 @@ impl<T: Store> ErasedStore for T {
     fn cart_with_variants(
         &self,
         owner: CartOwner,
-    ) -> BoxFuture<'_, Result<Option<(Cart, Vec<VariantRecord>)>, StoreError>> {
-        Box::pin(async move { <T as CartStore>::cart_with_variants(self, &owner).await })
+        also: Option<VariantId>,
+    ) -> BoxFuture<'_, Result<(Option<Cart>, Vec<VariantRecord>), StoreError>> {
+        Box::pin(async move { <T as CartStore>::cart_with_variants(self, &owner, also).await })
     }
 
     fn save_cart(
@@ -966,8 +968,9 @@ impl CartStore for DynStore {
     fn cart_with_variants(
         &self,
         owner: &CartOwner,
-    ) -> impl Future<Output = Result<Option<(Cart, Vec<VariantRecord>)>, StoreError>> + Send {
-        self.0.cart_with_variants(owner.clone())
+        also: Option<VariantId>,
+    ) -> impl Future<Output = Result<(Option<Cart>, Vec<VariantRecord>), StoreError>> + Send {
+        self.0.cart_with_variants(owner.clone(), also)
     }
 
     fn merge_carts(

@@ -220,42 +220,53 @@ pub trait CartStore: Send + Sync {
         guest: CartId,
         guest_version: u64,
     ) -> impl Future<Output = Result<Result<Cart, CartChanged>, StoreError>> + Send;
-    /// The owner's cart with the records of its lines' variants, as
-    /// [`CartStore::cart_of`] then [`CatalogStore::variants`] of the lines
-    /// answer them (a variant that no longer exists has no record), in any
-    /// order. A store that can read both in one round trip overrides it;
-    /// the default is those two reads, [`cart_and_variants`].
+    /// The owner's cart (`None` when there is none) with the records of its
+    /// lines' variants and of `also` (the variant a change is about to
+    /// add), as [`CartStore::cart_of`] then [`CatalogStore::variants`]
+    /// answer them: a variant that no longer exists has no record; each
+    /// record appears once, in any order. A store that can read both in one
+    /// round trip overrides it; the default is those two reads,
+    /// [`cart_and_variants`].
     fn cart_with_variants(
         &self,
         owner: &CartOwner,
-    ) -> impl Future<Output = Result<Option<(Cart, Vec<VariantRecord>)>, StoreError>> + Send
+        also: Option<VariantId>,
+    ) -> impl Future<Output = Result<(Option<Cart>, Vec<VariantRecord>), StoreError>> + Send
     where
         Self: CatalogStore + Sized,
     {
-        cart_and_variants(self, owner)
+        cart_and_variants(self, owner, also)
     }
 }
 
-/// [`CartStore::cart_with_variants`] by two reads: the cart, then its
-/// lines' variants. For stores that override it only where they can do
-/// better (one backend of several).
+/// [`CartStore::cart_with_variants`] by two reads: the cart, then the
+/// variants of its lines and `also` (none read when there are none). For
+/// stores that override it only where they can do better (one backend of
+/// several).
 ///
 /// # Errors
 /// What either read returns.
 pub async fn cart_and_variants<S: CartStore + CatalogStore>(
     store: &S,
     owner: &CartOwner,
-) -> Result<Option<(Cart, Vec<VariantRecord>)>, StoreError> {
-    let Some(cart) = store.cart_of(owner).await? else {
-        return Ok(None);
-    };
-    let ids: Vec<VariantId> = cart.lines.iter().map(|l| l.variant_id).collect();
+    also: Option<VariantId>,
+) -> Result<(Option<Cart>, Vec<VariantRecord>), StoreError> {
+    let cart = store.cart_of(owner).await?;
+    let mut ids: Vec<VariantId> = cart
+        .iter()
+        .flat_map(|c| c.lines.iter().map(|l| l.variant_id))
+        .collect();
+    if let Some(v) = also
+        && !ids.contains(&v)
+    {
+        ids.push(v);
+    }
     let records = if ids.is_empty() {
         Vec::new()
     } else {
         store.variants(&ids).await?
     };
-    Ok(Some((cart, records)))
+    Ok((cart, records))
 }
 
 /// How a promotion is held by an order (I3).

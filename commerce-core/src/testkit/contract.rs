@@ -228,24 +228,48 @@ pub async fn guest_carts_are_isolated<S: Store>(h: &Harness<S>) {
 
 /// A cart read with its variants
 /// ([`crate::storage::CartStore::cart_with_variants`]) is
-/// what the two reads give: the cart as stored, and the record of every
-/// line's variant that exists (a withdrawn product's included, a vanished
-/// variant's not); no cart, nothing.
+/// what the two reads give: the cart as stored (none when there is none),
+/// and the record of every line's variant and of the one asked for besides
+/// that exists (a withdrawn product's included, a vanished variant's not),
+/// each once.
 pub async fn cart_with_variants_is_the_cart_and_its_lines_records<S: Store>(h: &Harness<S>) {
     let (_, store) = h.seller("cart-reads").await;
     let a = h.product(store, None, "Apron", "12.00", 5).await;
     let b = h.product(store, None, "Bowl", "7.50", 5).await;
+    let c = h.product(store, None, "Cloth", "3.00", 5).await;
+    let gone = VariantId::new();
     let owner = guest();
-    assert!(
-        expect(h.store().cart_with_variants(&owner).await, "no cart").is_none(),
-        "no cart, no read"
+    let read = |also: Option<VariantId>| {
+        let owner = owner.clone();
+        async move {
+            let (cart, mut records) = expect(
+                h.store().cart_with_variants(&owner, also).await,
+                "cart and variants",
+            );
+            records.sort_by_key(|r| r.variant.id);
+            (cart, records)
+        }
+    };
+    let records_of = |ids: Vec<VariantId>| async move {
+        let mut records = expect(h.store().variants(&ids).await, "variants");
+        records.sort_by_key(|r| r.variant.id);
+        records
+    };
+
+    assert_eq!(read(None).await, (None, vec![]), "no cart, nothing");
+    assert_eq!(
+        read(Some(a)).await,
+        (None, records_of(vec![a]).await),
+        "no cart: the record asked for"
     );
-    expect(h.commerce.cart(&owner).await, "create");
-    let empty = expect(h.store().cart_with_variants(&owner).await, "empty cart");
-    assert!(
-        matches!(&empty, Some((c, r)) if c.lines.is_empty() && r.is_empty()),
-        "{empty:?}"
+    assert_eq!(
+        read(Some(gone)).await,
+        (None, vec![]),
+        "no cart, no such variant"
     );
+    let created = expect(h.commerce.cart(&owner).await, "create");
+    assert_eq!(read(None).await, (Some(created), vec![]), "an empty cart");
+
     expect(h.commerce.add_to_cart(&owner, a, q(1)).await, "add a");
     let cart = expect(h.commerce.add_to_cart(&owner, b, q(2)).await, "add b");
     h.withdraw(b).await;
@@ -253,7 +277,7 @@ pub async fn cart_with_variants_is_the_cart_and_its_lines_records<S: Store>(h: &
     let mut odd = cart;
     odd.lines.push(crate::cart::CartLine {
         id: crate::ids::LineId::new(),
-        variant_id: VariantId::new(),
+        variant_id: gone,
         quantity: q(1),
         price_when_added: usd("1.00"),
     });
@@ -261,28 +285,32 @@ pub async fn cart_with_variants_is_the_cart_and_its_lines_records<S: Store>(h: &
         expect(h.store().save_cart(odd).await, "save").map_err(|_| "changed"),
         "cart saved",
     );
-    let Some((cart, mut records)) = expect(
-        h.store().cart_with_variants(&owner).await,
-        "cart and variants",
-    ) else {
-        panic!("the cart is there");
-    };
-    assert_eq!(
-        Some(&cart),
-        expect(h.store().cart_of(&owner).await, "cart").as_ref(),
-        "the cart as stored"
-    );
-    assert_eq!(cart.lines.len(), 3);
-    let mut expected = expect(h.store().variants(&[a, b]).await, "variants");
-    records.sort_by_key(|r| r.variant.id);
-    expected.sort_by_key(|r| r.variant.id);
-    assert_eq!(
-        records, expected,
-        "a's and b's records, nothing for the third line"
-    );
+    let stored = expect(h.store().cart_of(&owner).await, "cart");
+    assert_eq!(stored.as_ref().map(|c| c.lines.len()), Some(3));
+    let lines = records_of(vec![a, b]).await;
     assert!(
-        records.iter().any(|r| r.product.deleted_at.is_some()),
+        lines.iter().any(|r| r.product.deleted_at.is_some()),
         "the withdrawn product is read as withdrawn"
+    );
+    assert_eq!(
+        read(None).await,
+        (stored.clone(), lines.clone()),
+        "the cart as stored; a's and b's records, nothing for the third line"
+    );
+    assert_eq!(
+        read(Some(a)).await,
+        (stored.clone(), lines.clone()),
+        "a line's variant asked for again is read once"
+    );
+    assert_eq!(
+        read(Some(c)).await,
+        (stored.clone(), records_of(vec![a, b, c]).await),
+        "the lines' records and the one asked for"
+    );
+    assert_eq!(
+        read(Some(gone)).await,
+        (stored, lines),
+        "no record for a variant no store has"
     );
 }
 
@@ -2118,20 +2146,30 @@ pub async fn search_text_is_literal<S: Store>(h: &Harness<S>) {
 /// A cart handed over as read (the guest-token check's read) starts the
 /// change; when another change landed since, the save's compare-and-set
 /// refuses it and the change is made again on the cart as it is — both
-/// changes kept. A token no cart has gets a fresh one, and no cart.
+/// changes kept. A read made for another variant than the one added is
+/// read again, not trusted to lack its record. A token no cart has gets a
+/// fresh one, and no cart; a refused first add still gives the fresh token
+/// its (empty) cart.
 pub async fn a_stale_cart_read_costs_a_retry_not_a_change<S: Store>(h: &Harness<S>) {
     let (_, store) = h.seller("stale-read").await;
     let a = h.product(store, None, "Cup", "4.00", 10).await;
     let b = h.product(store, None, "Saucer", "3.00", 10).await;
+    let c = h.product(store, None, "Spoon", "1.00", 10).await;
     let owner = guest();
-    expect(h.commerce.add_to_cart(&owner, a, q(1)).await, "add");
+    expect(h.commerce.add_to_cart(&owner, a, q(1)).await, "add a");
     let CartOwner::Guest(token) = &owner else {
         panic!("a guest")
     };
-    let (same, read, fresh) = expect(h.commerce.guest_cart(Some(token.as_str())).await, "check");
-    assert!(!fresh && same == owner);
-    let read = read.expect("the check read the cart");
-    assert_eq!(read.lines.len(), 1);
+    let (read, fresh) = expect(
+        h.commerce.guest_cart(Some(token.as_str()), Some(b)).await,
+        "check",
+    );
+    assert!(!fresh && *read.owner() == owner);
+    assert_eq!(
+        read.cart().map(|c| c.lines.len()),
+        Some(1),
+        "the check read the cart"
+    );
 
     // Another request adds a unit of `a` after the read.
     expect(h.commerce.add_to_cart(&owner, a, q(1)).await, "add again");
@@ -2141,26 +2179,60 @@ pub async fn a_stale_cart_read_costs_a_retry_not_a_change<S: Store>(h: &Harness<
             .await,
         "add from a stale read",
     );
-    let quantities: Vec<(crate::ids::VariantId, u32)> = view
-        .cart
-        .lines
-        .iter()
-        .map(|l| (l.variant_id, l.quantity.get()))
-        .collect();
-    assert_eq!(quantities, vec![(a, 2), (b, 1)], "both changes kept");
+    let quantities = |view: &crate::service::CartView| -> Vec<(VariantId, u32)> {
+        view.cart
+            .lines
+            .iter()
+            .map(|l| (l.variant_id, l.quantity.get()))
+            .collect()
+    };
+    assert_eq!(quantities(&view), vec![(a, 2), (b, 1)], "both changes kept");
     let shown = expect(
-        h.commerce.cart_view_from(&owner, Some(read), None).await,
+        h.commerce
+            .cart_view_from(&owner, Some(read.clone()), None)
+            .await,
         "view from the read",
     );
     assert_eq!(shown.cart.lines.len(), 1, "a view shows what it was handed");
 
-    let (other, none, fresh) = expect(
+    // A fresh read made for `b`, used to add `c`: `c` is read, not refused.
+    let (read, _) = expect(
+        h.commerce.guest_cart(Some(token.as_str()), Some(b)).await,
+        "check",
+    );
+    let view = expect(
         h.commerce
-            .guest_cart(Some("00000000000000000000000000000000"))
+            .add_to_cart_and_view_from(&owner, Some(read), c, q(3), None)
+            .await,
+        "add another variant",
+    );
+    assert_eq!(quantities(&view), vec![(a, 2), (b, 1), (c, 3)]);
+
+    let (other, fresh) = expect(
+        h.commerce
+            .guest_cart(Some("00000000000000000000000000000000"), Some(a))
             .await,
         "unknown token",
     );
-    assert!(fresh && none.is_none() && other != owner);
+    assert!(fresh && other.cart().is_none() && *other.owner() != owner);
+    let newcomer = other.owner().clone();
+    let refused = h
+        .commerce
+        .add_to_cart_and_view_from(&newcomer, Some(other), a, q(11), None)
+        .await;
+    assert!(
+        matches!(refused, Err(CommerceError::InsufficientStock(_))),
+        "{refused:?}"
+    );
+    let CartOwner::Guest(new_token) = &newcomer else {
+        panic!("a guest")
+    };
+    let (again, fresh) = expect(
+        h.commerce.guest_cart(Some(new_token.as_str()), None).await,
+        "check the new token",
+    );
+    assert!(!fresh, "the fresh token reaches a cart after a refused add");
+    assert_eq!(again.cart().map(|c| c.lines.len()), Some(0));
 }
 
 /// What pricing reads about the buyer: a first-order promotion applies to

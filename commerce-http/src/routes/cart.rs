@@ -15,9 +15,9 @@
 //! cart is simply not found (404).
 
 use commerce_core::Quantity;
-use commerce_core::cart::{Cart, CartOwner, CartToken};
+use commerce_core::cart::{CartOwner, CartToken};
 use commerce_core::ids::{CustomerId, LineId, VariantId};
-use commerce_core::service::CartView;
+use commerce_core::service::{CartRead, CartView};
 use commerce_core::storage::Store;
 use warp::Filter;
 use warp::http::{HeaderValue, StatusCode};
@@ -42,9 +42,9 @@ pub struct CartCaller {
     pub owner: CartOwner,
     /// The signed-in account, if any (for per-customer promotion rules).
     pub customer: Option<CustomerId>,
-    /// A guest's cart as read to check the token, for the route's first
-    /// read (see `Commerce::guest_cart`).
-    pub cart: Option<Cart>,
+    /// What checking a guest's token read (the cart and its variants), for
+    /// the route's first read (see `Commerce::guest_cart`).
+    pub read: Option<CartRead>,
 }
 
 impl CartCaller {
@@ -57,36 +57,61 @@ impl CartCaller {
     }
 }
 
+/// Who calls, before a guest's token is checked: the signed-in account, or
+/// the `X-Cart-Token` as sent.
+#[derive(Debug, Clone)]
+pub struct Presented {
+    principal: Option<Principal>,
+    token: Option<String>,
+}
+
+/// The caller as presented (an access token is checked; a cart token not yet).
+fn presented<S: Store + 'static>(
+    state: AppState<S>,
+) -> impl Filter<Extract = (Presented,), Error = Rejection> + Clone {
+    auth::optional(state)
+        .and(warp::header::optional::<String>(CART_TOKEN))
+        .map(|principal, token| Presented { principal, token })
+}
+
+/// Resolves whose cart `who` reaches: the account's, or a guest's by its
+/// token, checked by reading the cart with its variants' records and
+/// `also`'s (the variant the request adds) in one read.
+async fn resolve<S: Store + 'static>(
+    state: &AppState<S>,
+    who: Presented,
+    also: Option<VariantId>,
+) -> Result<CartCaller, ApiError> {
+    if let Some(p) = who.principal {
+        return Ok(CartCaller {
+            owner: CartOwner::Account(p.customer_id),
+            customer: Some(p.customer_id),
+            read: None,
+        });
+    }
+    let (read, _) = state
+        .commerce
+        .guest_cart(who.token.as_deref(), also)
+        .await?;
+    Ok(CartCaller {
+        owner: read.owner().clone(),
+        customer: None,
+        read: Some(read),
+    })
+}
+
 /// Resolves the caller's cart: the account's, or a guest's by `X-Cart-Token`.
 pub fn caller<S: Store + 'static>(
     state: AppState<S>,
 ) -> impl Filter<Extract = (CartCaller,), Error = Rejection> + Clone {
-    auth::optional(state.clone())
-        .and(warp::header::optional::<String>(CART_TOKEN))
-        .and_then(move |p: Option<Principal>, token: Option<String>| {
-            let state = state.clone();
-            async move {
-                match p {
-                    Some(p) => Ok::<_, Rejection>(CartCaller {
-                        owner: CartOwner::Account(p.customer_id),
-                        customer: Some(p.customer_id),
-                        cart: None,
-                    }),
-                    None => {
-                        let (owner, cart, _) = state
-                            .commerce
-                            .guest_cart(token.as_deref())
-                            .await
-                            .map_err(|e| warp::reject::custom(ApiError::from(e)))?;
-                        Ok(CartCaller {
-                            owner,
-                            customer: None,
-                            cart,
-                        })
-                    }
-                }
-            }
-        })
+    presented(state.clone()).and_then(move |who: Presented| {
+        let state = state.clone();
+        async move {
+            resolve(&state, who, None)
+                .await
+                .map_err(warp::reject::custom)
+        }
+    })
 }
 
 /// The answer: the cart as JSON, or the problem; a guest's token in the header.
@@ -115,9 +140,11 @@ pub fn routes<S: Store + 'static>(state: AppState<S>) -> Route {
         .and(caller(state.clone()))
         .and(with_state(state.clone()))
         .then(clear_cart::<S>);
+    // Adding checks a guest's token once it knows the variant, so that one
+    // read brings the cart, its lines' variants and the added one.
     let add = warp::path!("api" / "v1" / "cart" / "items")
         .and(warp::post())
-        .and(caller(state.clone()))
+        .and(presented(state.clone()))
         .and(with_state(state.clone()))
         .and(extract::json::<AddItem>())
         .then(add_item::<S>);
@@ -190,7 +217,7 @@ async fn view_of<S: Store + 'static>(
         (status = 401, description = "`invalid_token`: a bearer token was sent and refused", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_cart<S: Store + 'static>(mut caller: CartCaller, state: AppState<S>) -> Response {
-    let read = caller.cart.take();
+    let read = caller.read.take();
     let result = state
         .commerce
         .cart_view_from(&caller.owner, read, caller.customer)
@@ -211,23 +238,22 @@ pub async fn get_cart<S: Store + 'static>(mut caller: CartCaller, state: AppStat
         (status = 422, description = "`validation_failed`: quantity outside 1..=999, or the line would exceed 999", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn add_item<S: Store + 'static>(
-    mut caller: CartCaller,
+    who: Presented,
     state: AppState<S>,
     body: AddItem,
 ) -> Response {
-    let read = caller.cart.take();
+    let variant = VariantId::from_uuid(body.variant_id);
+    let mut caller = match resolve(&state, who, Some(variant)).await {
+        Ok(caller) => caller,
+        Err(e) => return e.into_response(),
+    };
+    let read = caller.read.take();
     let result = async {
         let quantity = Quantity::new(i64::from(body.quantity))
             .map_err(|e| ApiError::validation("quantity", e.to_string()))?;
         Ok(state
             .commerce
-            .add_to_cart_and_view_from(
-                &caller.owner,
-                read,
-                VariantId::from_uuid(body.variant_id),
-                quantity,
-                caller.customer,
-            )
+            .add_to_cart_and_view_from(&caller.owner, read, variant, quantity, caller.customer)
             .await?)
     }
     .await;

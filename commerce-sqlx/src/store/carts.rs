@@ -2,7 +2,7 @@
 //! account's in one step.
 
 use commerce_core::cart::{Cart, CartOwner};
-use commerce_core::ids::CartId;
+use commerce_core::ids::{CartId, VariantId};
 use commerce_core::storage::{
     CartChanged, CartStore, StoreError, VariantRecord, cart_and_variants,
 };
@@ -171,10 +171,17 @@ impl<B: Backend> CartStore for SqlStore<B> {
     async fn cart_with_variants(
         &self,
         owner: &CartOwner,
-    ) -> Result<Option<(Cart, Vec<VariantRecord>)>, StoreError> {
+        also: Option<VariantId>,
+    ) -> Result<(Option<Cart>, Vec<VariantRecord>), StoreError> {
         if B::DIALECT != Dialect::Postgres {
-            return cart_and_variants(self, owner).await;
+            return cart_and_variants(self, owner, also).await;
         }
+        // One row per variant (the lines' and `also`'s, each once), with
+        // the cart's columns on every row; one row of NULLs when there is
+        // neither cart nor variant. The ids go to the primary key as one
+        // array (`= ANY`), so the plan is index probes whatever the size
+        // of the catalog (a join on the unnested lines was planned as a
+        // hash join over every variant of a small catalog, at twice the cost).
         let rows: Vec<CartVariantRow> = B::read_all(
             &self.db,
             q!(
@@ -187,30 +194,34 @@ impl<B: Backend> CartStore for SqlStore<B> {
                     ", p.store_id AS p_store_id, p.category_id AS p_category_id, \
                      p.name AS p_name, p.description AS p_description, p.images AS p_images, \
                      p.created_at AS p_created_at, p.deleted_at AS p_deleted_at \
-                     FROM carts c \
-                     LEFT JOIN LATERAL jsonb_array_elements(c.lines) AS e ON true \
-                     LEFT JOIN variants v ON v.id = CAST(e ->> 'variant_id' AS uuid) \
-                     LEFT JOIN products p ON p.id = v.product_id WHERE c.owner_key = $1"
+                     FROM (SELECT CAST($1 AS text) AS owner_key) AS o \
+                     LEFT JOIN carts c ON c.owner_key = o.owner_key \
+                     LEFT JOIN variants v ON v.id = ANY (ARRAY( \
+                         SELECT CAST(e ->> 'variant_id' AS uuid) \
+                         FROM jsonb_array_elements(c.lines) AS e \
+                     ) || CAST($2 AS uuid)) \
+                     LEFT JOIN products p ON p.id = v.product_id"
                 ),
-                owner_key(owner)
+                owner_key(owner),
+                also.map(|v| v.as_uuid())
             ),
         )
         .await
         .map_err(backend)?;
-        let mut rows = rows.into_iter();
-        let Some(first) = rows.next() else {
-            return Ok(None);
-        };
-        let cart = CartRow::from(first.cart).into_domain(owner.clone())?;
-        let mut records = Vec::with_capacity(cart.lines.len());
-        for row in std::iter::once(first.variant)
-            .chain(rows.map(|r| r.variant))
-            .flatten()
-        {
-            let (variant, product) = row.into_domain()?;
-            records.push(VariantRecord { variant, product });
+        let mut cart = None;
+        let mut records = Vec::with_capacity(rows.len());
+        for row in rows {
+            if cart.is_none()
+                && let Some(c) = row.cart
+            {
+                cart = Some(CartRow::from(c).into_domain(owner.clone())?);
+            }
+            if let Some(v) = row.variant {
+                let (variant, product) = v.into_domain()?;
+                records.push(VariantRecord { variant, product });
+            }
         }
-        Ok(Some((cart, records)))
+        Ok((cart, records))
     }
 
     async fn save_cart(&self, cart: Cart) -> Result<Result<Cart, CartChanged>, StoreError> {
