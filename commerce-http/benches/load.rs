@@ -1010,6 +1010,14 @@ async fn main_async() -> Result<(), Error> {
         .filter_map(|c| c.parse().ok())
         .collect();
     let scenarios = list_env("LOAD_SCENARIOS", "detail,list,add,checkout,login,flood");
+    if let Ok(v) = fs::read_to_string("/proc/sys/kernel/sched_autogroup_enabled") {
+        // With autogroups, each PostgreSQL backend (a session of its own)
+        // weighs as much as the whole server, hashing threads included.
+        eprintln!(
+            "kernel.sched_autogroup_enabled = {} (the login flood depends on it: docs/PERFORMANCE.md)",
+            v.trim()
+        );
+    }
     let databases = list_env("LOAD_DATABASES", "sqlite,postgres");
     let smtp = mail_sink()?;
     let mut rows = Vec::new();

@@ -106,10 +106,11 @@ impl Pool {
 
 /// Puts the calling thread at the lowest CPU priority (Linux; a no-op
 /// elsewhere): the `SCHED_IDLE` policy, under which a thread runs only when
-/// no thread of normal priority wants the CPU and any waking one preempts it
-/// at once, in this process or another (PostgreSQL's backends, which `nice`
-/// does not reach across sessions: docs/PERFORMANCE.md, "Login"); where the
-/// policy is refused, `nice`. On Linux both change only the calling thread.
+/// no thread of normal priority of its scheduling group wants the CPU, and
+/// any waking one preempts it at once; where the policy is refused, `nice`.
+/// On Linux both change only the calling thread. Neither reaches across
+/// groups: with autogroups each PostgreSQL backend is a group of its own
+/// (docs/auth.md, "Passwords and their cost").
 fn lower_priority(nice: i32) {
     #[cfg(not(target_os = "linux"))]
     let _ = nice;
