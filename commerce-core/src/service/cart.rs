@@ -130,12 +130,25 @@ impl<S: Store> Commerce<S> {
             if let Some(cart) = self.store.cart_of(owner).await? {
                 return Ok(cart);
             }
-            let fresh = Cart::new(owner.clone(), self.config.currency, self.clock.now());
-            if let Ok(cart) = self.store.save_cart(fresh).await? {
+            if let Ok(cart) = self.store.save_cart(self.fresh_cart(owner)).await? {
                 return Ok(cart);
             }
         }
         Err(CommerceError::Conflict)
+    }
+
+    /// A new empty cart for `owner`, not saved.
+    fn fresh_cart(&self, owner: &CartOwner) -> Cart {
+        Cart::new(owner.clone(), self.config.currency, self.clock.now())
+    }
+
+    /// Creates the cart of an owner just read without one, without reading
+    /// again (unless another request created it meanwhile: then its cart).
+    async fn create_cart(&self, owner: &CartOwner) -> Result<Cart, CommerceError> {
+        match self.store.save_cart(self.fresh_cart(owner)).await? {
+            Ok(cart) => Ok(cart),
+            Err(CartChanged) => self.cart(owner).await,
+        }
     }
 
     /// Whose cart a guest's request reaches, from the token the client sent:
@@ -251,12 +264,10 @@ impl<S: Store> Commerce<S> {
             // The caller's read first; after a conflict, the cart as it is.
             let CartRead { cart, records, .. } = self.read_or(owner, read.take(), extra).await?;
             let existed = cart.is_some();
-            let mut cart = cart.unwrap_or_else(|| {
-                Cart::new(owner.clone(), self.config.currency, self.clock.now())
-            });
+            let mut cart = cart.unwrap_or_else(|| self.fresh_cart(owner));
             if let Err(refused) = change(&mut cart, &records) {
                 if !existed {
-                    self.cart(owner).await?;
+                    self.create_cart(owner).await?;
                 }
                 return Err(refused);
             }
@@ -604,13 +615,7 @@ impl<S: Store> Commerce<S> {
         if let Some(cart) = read.cart {
             return Ok(self.price_with(cart, read.records, customer).await?.0);
         }
-        // No cart yet: create it without reading again (unless another
-        // request just did).
-        let fresh = Cart::new(owner.clone(), self.config.currency, self.clock.now());
-        let cart = match self.store.save_cart(fresh).await? {
-            Ok(cart) => cart,
-            Err(CartChanged) => self.cart(owner).await?,
-        };
+        let cart = self.create_cart(owner).await?;
         self.view(cart, customer).await
     }
 
@@ -621,19 +626,9 @@ impl<S: Store> Commerce<S> {
         cart: Cart,
         customer: Option<crate::ids::CustomerId>,
     ) -> Result<CartView, CommerceError> {
-        Ok(self.view_with_records(cart, customer).await?.0)
-    }
-
-    /// [`Self::view`], and the variant records it priced with (checkout
-    /// snapshots them without reading them again).
-    pub(super) async fn view_with_records(
-        &self,
-        cart: Cart,
-        customer: Option<crate::ids::CustomerId>,
-    ) -> Result<(CartView, HashMap<VariantId, VariantRecord>), CommerceError> {
         let ids: Vec<VariantId> = cart.lines.iter().map(|l| l.variant_id).collect();
         let records = self.records(&ids).await?;
-        self.price_with(cart, records, customer).await
+        Ok(self.price_with(cart, records, customer).await?.0)
     }
 
     /// Prices `cart` with its variants' records already read.

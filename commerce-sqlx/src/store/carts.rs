@@ -163,11 +163,8 @@ impl<B: Backend> CartStore for SqlStore<B> {
         row.map(|r| r.into_domain(owner.clone())).transpose()
     }
 
-    /// On PostgreSQL one statement: a row per line with the line's variant
-    /// and product (NULL when the variant is gone) and the cart's columns
-    /// beside them, or one row of the cart alone when it has no lines; no
-    /// row, no cart. SQLite reads the two, since a read there costs no
-    /// round trip.
+    /// On PostgreSQL one statement (below); SQLite reads the two, since a
+    /// read there costs no round trip.
     async fn cart_with_variants(
         &self,
         owner: &CartOwner,
