@@ -29,7 +29,9 @@
 //! Knobs (environment): `LOAD_SECONDS` (measured seconds per cell, default
 //! 5; one more second of warm-up is not counted), `LOAD_CONNECTIONS`
 //! (default `16,64`), `LOAD_DATABASES` (`sqlite,postgres`),
-//! `LOAD_SCENARIOS` (`detail,list,add,checkout,login,flood`).
+//! `LOAD_SCENARIOS` (`detail,list,add,checkout,login,flood`). Every
+//! `COMMERCE_*` variable of the harness's environment is passed on to the
+//! server (which starts with an otherwise empty environment).
 //!
 //! The shop sends its mails (one per order) over SMTP to a mail sink in
 //! this process, on a thread of its own whose CPU time is not counted as
@@ -353,6 +355,9 @@ impl Server {
             .env("COMMERCE_ADMIN_EMAIL", ADMIN_EMAIL)
             .env("COMMERCE_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("SMTP_URL", smtp_url)
+            // The caller's own settings (say `COMMERCE_HASHING_SHARE_WHEN_BUSY`)
+            // reach the server too.
+            .envs(std::env::vars().filter(|(k, _)| k.starts_with("COMMERCE_")))
             .current_dir(&dir.0)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

@@ -246,6 +246,15 @@ impl From<crate::auth::credentials::CredentialError> for ApiError {
                 "the code expired or had too many wrong tries; ask for a new one",
             ),
             C::Commerce(e) => ApiError::from(e),
+            C::Password(crate::auth::password::PasswordError::Busy) => {
+                let mut e = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the server is too busy to check a password now; try again shortly",
+                );
+                e.retry_after = Some(1);
+                e
+            }
             other => ApiError::internal(other),
         }
     }

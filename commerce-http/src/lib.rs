@@ -51,20 +51,26 @@ pub use state::AppState;
 /// The whole server: every route, the rejection handler (problem+json for
 /// unknown paths, wrong methods and refused input), and per-request
 /// telemetry (request id, log line, metrics).
+///
+/// Every request is counted as served until its answer is ready, so that
+/// password hashes yield while the server is busy
+/// ([`auth::password::Yielding`]).
 pub fn router<S: Store + 'static>(state: AppState<S>) -> BoxedFilter<(Response,)> {
+    let foreground = std::sync::Arc::clone(state.passwords.foreground());
     let routes = routes::all(state).recover(handle_rejection).unify();
     warp::any()
-        .map(Instant::now)
+        .map(move || (Instant::now(), foreground.enter()))
         .and(warp::method())
         .and(warp::path::full())
         .and(extract::request_id())
         .and(routes)
         .map(
-            |start: Instant,
+            |(start, serving): (Instant, auth::password::Serving),
              method: Method,
              path: warp::path::FullPath,
              request_id: String,
              mut res: Response| {
+                drop(serving);
                 finish(&mut res, start, &method, path.as_str(), &request_id);
                 res
             },

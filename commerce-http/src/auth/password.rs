@@ -6,11 +6,22 @@
 //!
 //! A hash takes tens of milliseconds of CPU. On a busy server, checkouts and
 //! catalog reads (normal priority) go first and logins use what is left; on
-//! an idle one, logins use every core of the pool. docs/auth.md has the
-//! measurements.
+//! an idle one, logins use every core of the pool.
+//!
+//! The lowest priority is not enough on its own: a hash that runs in the
+//! gaps a busy shop leaves still slows it (on a 2-vCPU VM even an
+//! idle-priority loop that touches no memory cost saturated checkouts 5–15 %
+//! of their rate and raised their p99 as much). So the pool also
+//! **yields**: while the server is busy ([`Yielding`]: more requests in
+//! flight, those waiting for a hash aside, than a threshold), hashes start
+//! only at a pace that keeps them to a share of one thread, and a hash that
+//! cannot start within [`MAX_WAIT`] is refused ([`PasswordError::Busy`],
+//! 503 with `Retry-After`) rather than queued without end. docs/auth.md has
+//! the measurements.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
 use secrecy::{ExposeSecret, SecretString};
@@ -40,24 +51,254 @@ pub enum PasswordError {
     /// The hasher failed (bad parameters, a task that died).
     #[error("password hashing failed: {0}")]
     Hasher(String),
+    /// The server was too busy to start the hash within its wait
+    /// ([`Yielding::max_wait`]); the caller may try again.
+    #[error("the server is too busy to check a password now; try again shortly")]
+    Busy,
 }
 
-type Job = Box<dyn FnOnce() + Send>;
+/// How long a hash may wait for its turn while the server is busy before
+/// it is refused with [`PasswordError::Busy`], unless [`Yielding`] says
+/// otherwise.
+pub const MAX_WAIT: Duration = Duration::from_secs(10);
 
-/// The hashing threads: each takes the next job from one queue. They stop
-/// when the last [`Passwords`] sharing them is dropped.
+/// How often a hashing thread that waits for its turn looks again.
+const POLL: Duration = Duration::from_millis(10);
+
+/// How long the server must be seen idle before hashes stop yielding.
+const QUIET: Duration = Duration::from_millis(100);
+
+/// The requests the server is serving: the router holds a [`Serving`] for
+/// each, and the hashing pool yields while there are many.
+#[derive(Debug, Default)]
+pub struct Foreground {
+    serving: AtomicUsize,
+}
+
+impl Foreground {
+    /// Counts one request until the returned guard is dropped.
+    pub fn enter(self: &Arc<Self>) -> Serving {
+        self.serving.fetch_add(1, Ordering::Relaxed);
+        Serving(Arc::clone(self))
+    }
+
+    /// How many requests are being served.
+    pub fn serving(&self) -> usize {
+        self.serving.load(Ordering::Relaxed)
+    }
+}
+
+/// One request being served (see [`Foreground::enter`]).
+#[derive(Debug)]
+pub struct Serving(Arc<Foreground>);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.0.serving.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// When and how far hashing yields to the rest of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Yielding {
+    /// The server is busy while more requests than this are in flight,
+    /// those waiting for a hash aside.
+    pub busy_above: usize,
+    /// While it is busy, hashes start only so often that they take at most
+    /// this share of one thread, in percent (1–100; 100 never holds a hash
+    /// back). A hash's cost is the CPU time the last one took (its wall
+    /// time where the thread's CPU clock is not read: outside Linux).
+    pub share_percent: u8,
+    /// A hash that could not start within this long is refused with
+    /// [`PasswordError::Busy`] ([`MAX_WAIT`] by default).
+    pub max_wait: Duration,
+}
+
+impl Yielding {
+    /// Busy with more requests in flight than cores; 10 % of one thread
+    /// while busy.
+    pub fn for_cores(cores: usize) -> Self {
+        Yielding {
+            busy_above: cores.max(1),
+            share_percent: 10,
+            max_wait: MAX_WAIT,
+        }
+    }
+
+    /// Never holds a hash back.
+    pub fn never() -> Self {
+        Yielding {
+            busy_above: usize::MAX,
+            share_percent: 100,
+            max_wait: MAX_WAIT,
+        }
+    }
+}
+
+/// When the next hash may start while the server is busy, and when it was
+/// last seen busy.
+#[derive(Debug)]
+struct Turn {
+    next_start: Instant,
+    last_busy: Option<Instant>,
+}
+
+/// Decides when a queued hash may start.
+#[derive(Debug)]
+struct Gate {
+    foreground: Arc<Foreground>,
+    yielding: Yielding,
+    /// Hashes submitted and not yet answered: their requests are in flight
+    /// but wait, so they do not make the server busy.
+    pending: AtomicUsize,
+    /// What the last hash cost ([`HashClock`]), in microseconds.
+    last_hash_us: AtomicU64,
+    /// Whose turn it is while the server is busy.
+    turn: Mutex<Turn>,
+}
+
+impl Gate {
+    fn new(yielding: Yielding) -> Self {
+        Gate {
+            foreground: Arc::new(Foreground::default()),
+            yielding,
+            pending: AtomicUsize::new(0),
+            // Until a hash is measured, assume OWASP's cost on a slow core.
+            last_hash_us: AtomicU64::new(50_000),
+            turn: Mutex::new(Turn {
+                next_start: Instant::now(),
+                last_busy: None,
+            }),
+        }
+    }
+
+    fn busy(&self) -> bool {
+        let serving = self.foreground.serving();
+        let waiting = self.pending.load(Ordering::Relaxed);
+        serving.saturating_sub(waiting) > self.yielding.busy_above
+    }
+
+    /// How long apart hashes start while the server is busy.
+    fn spacing(&self) -> Duration {
+        let share = u64::from(self.yielding.share_percent.clamp(1, 100));
+        let last = self.last_hash_us.load(Ordering::Relaxed);
+        Duration::from_micros(last.saturating_mul(100) / share)
+    }
+
+    /// `Ok` when a hash may start at `now`; else how long to wait before
+    /// asking again. The server counts as busy from the moment it is seen
+    /// busy until it has been seen idle for [`QUIET`], so that the short
+    /// dips of a saturated server do not let hashes through.
+    fn admit(&self, now: Instant) -> Result<(), Duration> {
+        if self.yielding.share_percent >= 100 {
+            return Ok(());
+        }
+        let busy_now = self.busy();
+        let mut turn = self
+            .turn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if busy_now {
+            turn.last_busy = Some(now);
+        }
+        let busy = turn
+            .last_busy
+            .is_some_and(|seen| now.saturating_duration_since(seen) < QUIET);
+        if !busy {
+            return Ok(());
+        }
+        if now >= turn.next_start {
+            turn.next_start = now + self.spacing();
+            Ok(())
+        } else {
+            Err((turn.next_start - now).min(POLL))
+        }
+    }
+
+    fn record(&self, took: Duration) {
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.last_hash_us.store(us.max(1), Ordering::Relaxed);
+    }
+}
+
+/// One hash submitted and not yet answered (see [`Gate::pending`]).
+struct Pending(Arc<Gate>);
+
+impl Pending {
+    fn new(gate: &Arc<Gate>) -> Self {
+        gate.pending.fetch_add(1, Ordering::Relaxed);
+        Pending(Arc::clone(gate))
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.pending.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What a hash costs: the CPU time of the thread that ran it (Linux), or
+/// its wall time elsewhere. A hash at idle priority on a busy server runs
+/// in the gaps, so its wall time says how busy the server was, not what
+/// the hash took.
+struct HashClock {
+    #[cfg(target_os = "linux")]
+    cpu: Duration,
+    #[cfg(not(target_os = "linux"))]
+    wall: Instant,
+}
+
+impl HashClock {
+    fn start() -> Self {
+        HashClock {
+            #[cfg(target_os = "linux")]
+            cpu: Self::thread_cpu(),
+            #[cfg(not(target_os = "linux"))]
+            wall: Instant::now(),
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn thread_cpu() -> Duration {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+        Duration::new(
+            u64::try_from(t.tv_sec).unwrap_or(0),
+            u32::try_from(t.tv_nsec).unwrap_or(0),
+        )
+    }
+
+    fn elapsed(&self) -> Duration {
+        #[cfg(target_os = "linux")]
+        return Self::thread_cpu().saturating_sub(self.cpu);
+        #[cfg(not(target_os = "linux"))]
+        return self.wall.elapsed();
+    }
+}
+
+/// A queued hash: `work(true)` runs it, `work(false)` refuses it.
+struct Job {
+    queued: Instant,
+    work: Box<dyn FnOnce(bool) + Send>,
+}
+
+/// The hashing threads: each takes the next job from one queue and waits
+/// for the gate. They stop when the last [`Passwords`] sharing them is
+/// dropped.
 #[derive(Debug)]
 struct Pool {
     jobs: Mutex<mpsc::Sender<Job>>,
+    gate: Arc<Gate>,
 }
 
 impl Pool {
     /// `threads` threads, each at `nice` if given.
-    fn start(threads: usize, nice: Option<i32>) -> Pool {
+    fn start(threads: usize, nice: Option<i32>, yielding: Yielding) -> Pool {
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
+        let gate = Arc::new(Gate::new(yielding));
         for i in 0..threads.max(1) {
             let rx = Arc::clone(&rx);
+            let gate = Arc::clone(&gate);
             let spawned = std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
                 .spawn(move || {
@@ -71,7 +312,7 @@ impl Pool {
                             Err(_) => return,
                         };
                         match job {
-                            Ok(job) => job(),
+                            Ok(job) => Self::when_admitted(&gate, job),
                             Err(_) => return,
                         }
                     }
@@ -82,6 +323,26 @@ impl Pool {
         }
         Pool {
             jobs: Mutex::new(tx),
+            gate,
+        }
+    }
+
+    /// Runs `job` once the gate lets it, or refuses it after its wait.
+    fn when_admitted(gate: &Gate, job: Job) {
+        loop {
+            match gate.admit(Instant::now()) {
+                Ok(()) => {
+                    let started = HashClock::start();
+                    (job.work)(true);
+                    gate.record(started.elapsed());
+                    return;
+                }
+                Err(_) if job.queued.elapsed() >= gate.yielding.max_wait => {
+                    (job.work)(false);
+                    return;
+                }
+                Err(wait) => std::thread::sleep(wait),
+            }
         }
     }
 
@@ -91,16 +352,27 @@ impl Pool {
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move || {
-            let _ = tx.send(f());
+        // Counted until answered, or until the job is dropped unrun.
+        let pending = Pending::new(&self.gate);
+        let work = Box::new(move |admitted: bool| {
+            let answer = if admitted {
+                Ok(f())
+            } else {
+                Err(PasswordError::Busy)
+            };
+            drop(pending);
+            let _ = tx.send(answer);
         });
         self.jobs
             .lock()
             .map_err(|_| PasswordError::Hasher("the hashing pool is poisoned".into()))?
-            .send(job)
+            .send(Job {
+                queued: Instant::now(),
+                work,
+            })
             .map_err(|_| PasswordError::Hasher("the hashing pool has stopped".into()))?;
         rx.await
-            .map_err(|_| PasswordError::Hasher("a hashing thread died".into()))
+            .map_err(|_| PasswordError::Hasher("a hashing thread died".into()))?
     }
 }
 
@@ -145,31 +417,44 @@ pub struct Passwords {
 
 impl Passwords {
     /// OWASP's parameters (m = 19 MiB, t = 2, p = 1), on `threads` hashing
-    /// threads (at most that many hashes at once).
+    /// threads (at most that many hashes at once), yielding as
+    /// [`Yielding::for_cores`]`(threads)`.
     pub fn owasp(threads: usize) -> Self {
+        Passwords::owasp_yielding(threads, Yielding::for_cores(threads))
+    }
+
+    /// OWASP's parameters on `threads` threads, yielding as told.
+    pub fn owasp_yielding(threads: usize, yielding: Yielding) -> Self {
         // 19 MiB, 2 passes, 1 lane: valid, so `Params::new` cannot fail.
         let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
-        Passwords::with_params(params, threads)
+        Passwords::start(params, threads, Some(HASHING_NICE), yielding)
     }
 
     /// Cheap parameters for tests only (m = 1 MiB, t = 1), at normal
-    /// priority.
+    /// priority, never yielding.
     pub fn for_tests() -> Self {
         let params = Params::new(1024, 1, 1, None).unwrap_or_default();
-        Passwords::start(params, 4, None)
+        Passwords::start(params, 4, None, Yielding::never())
     }
 
-    /// Any parameters, on `threads` hashing threads at [`HASHING_NICE`].
-    pub fn with_params(params: Params, threads: usize) -> Self {
-        Passwords::start(params, threads, Some(HASHING_NICE))
+    /// Any parameters, on `threads` hashing threads at [`HASHING_NICE`],
+    /// yielding as told.
+    pub fn with_params(params: Params, threads: usize, yielding: Yielding) -> Self {
+        Passwords::start(params, threads, Some(HASHING_NICE), yielding)
     }
 
-    fn start(params: Params, threads: usize, nice: Option<i32>) -> Self {
+    fn start(params: Params, threads: usize, nice: Option<i32>, yielding: Yielding) -> Self {
         Passwords {
             params,
-            pool: Arc::new(Pool::start(threads, nice)),
+            pool: Arc::new(Pool::start(threads, nice, yielding)),
             verifications: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// The requests this hasher yields to: the router enters each request
+    /// it serves here.
+    pub fn foreground(&self) -> &Arc<Foreground> {
+        &self.pool.gate.foreground
     }
 
     /// How many hashes were verified since start (a refusal that skipped
@@ -304,6 +589,90 @@ mod tests {
                 .await
                 .unwrap()
         );
+    }
+
+    fn busy_everywhere(share_percent: u8, max_wait: Duration) -> Yielding {
+        Yielding {
+            busy_above: 0,
+            share_percent,
+            max_wait,
+        }
+    }
+
+    #[test]
+    fn a_busy_server_spaces_hashes_to_their_share() {
+        let gate = Gate::new(busy_everywhere(10, MAX_WAIT));
+        gate.record(Duration::from_millis(20));
+        let t0 = Instant::now();
+        // Idle: every hash starts at once.
+        assert_eq!(gate.admit(t0), Ok(()));
+        assert_eq!(gate.admit(t0), Ok(()));
+        // Busy: one hash, then none for 20 ms × 100 / 10.
+        let serving = gate.foreground.enter();
+        assert_eq!(gate.admit(t0), Ok(()));
+        assert_eq!(gate.admit(t0), Err(POLL));
+        assert_eq!(
+            gate.admit(t0 + Duration::from_millis(195)),
+            Err(Duration::from_millis(5))
+        );
+        assert_eq!(gate.admit(t0 + Duration::from_millis(200)), Ok(()));
+        assert_eq!(gate.admit(t0 + Duration::from_millis(200)), Err(POLL));
+        // Idle again: hashes still yield until it has stayed idle for QUIET
+        // since it was last seen busy (at 200 ms), then start at once.
+        drop(serving);
+        let ms = |n| t0 + Duration::from_millis(n);
+        assert_eq!(
+            gate.admit(ms(250)),
+            Err(Duration::from_millis(150).min(POLL))
+        );
+        assert_eq!(gate.admit(ms(200) + QUIET), Ok(()));
+        assert_eq!(gate.admit(ms(200) + QUIET), Ok(()));
+        // A share of 100 % never holds a hash back.
+        let never = Gate::new(busy_everywhere(100, MAX_WAIT));
+        let _serving = never.foreground.enter();
+        assert_eq!(never.admit(t0), Ok(()));
+        assert_eq!(never.admit(t0), Ok(()));
+    }
+
+    #[test]
+    fn requests_waiting_for_a_hash_do_not_make_the_server_busy() {
+        let gate = Arc::new(Gate::new(Yielding {
+            busy_above: 1,
+            ..Yielding::for_cores(1)
+        }));
+        let a = gate.foreground.enter();
+        let b = gate.foreground.enter();
+        assert!(gate.busy(), "2 requests in flight, above 1");
+        let waits = Pending::new(&gate);
+        assert!(!gate.busy(), "one of the 2 waits for a hash");
+        let _c = gate.foreground.enter();
+        assert!(gate.busy());
+        drop((a, b, waits));
+        assert!(!gate.busy());
+        assert_eq!(gate.foreground.serving(), 1);
+        assert_eq!(gate.pending.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn a_hash_waits_while_the_server_is_busy_and_is_refused_past_its_wait() {
+        let cheap = Params::new(1024, 1, 1, None).unwrap();
+        let p = Passwords::with_params(cheap, 1, busy_everywhere(1, Duration::from_millis(200)));
+        let busy = (p.foreground().enter(), p.foreground().enter());
+        let pw = || SecretString::from("correct horse");
+        // The first hash takes the busy server's slot; the next one
+        // (50 ms × 100 later) cannot start within 200 ms.
+        let hash = p.hash_password(pw()).await.unwrap();
+        assert_eq!(p.hash_password(pw()).await, Err(PasswordError::Busy));
+        assert_eq!(p.pool.gate.pending.load(Ordering::Relaxed), 0);
+        // One that waits is let through as soon as the server is idle.
+        let waiting = tokio::spawn({
+            let p = p.clone();
+            async move { p.verify_password(pw(), hash).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "a busy server holds the hash back");
+        drop(busy);
+        assert_eq!(waiting.await.unwrap(), Ok(true));
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@ use secrecy::ExposeSecret;
 
 use super::credentials::{Credentials, Lifetimes};
 use super::otp::OtpKey;
-use super::password::Passwords;
+use super::password::{Passwords, Yielding};
 use crate::config::{Config, parse_duration};
 use crate::ratelimit::Limits;
 
@@ -46,6 +46,18 @@ pub struct AuthConfig {
     /// `owasp` (argon2id m=19 MiB, t=2, p=1) or `test` (cheap; refused in production).
     #[arg(long, env = "COMMERCE_PASSWORD_HASHING", value_enum, default_value_t = PasswordHashing::Owasp)]
     pub password_hashing: PasswordHashing,
+
+    /// The server is busy while more requests than this are in flight
+    /// (those waiting for a password hash aside); while it is, password
+    /// hashes yield. Default: 4 per core.
+    #[arg(long, env = "COMMERCE_HASHING_BUSY_ABOVE")]
+    pub hashing_busy_above: Option<usize>,
+
+    /// While the server is busy, password hashes take at most this share of
+    /// one thread, in percent (1–100; 100: they never yield).
+    #[arg(long, env = "COMMERCE_HASHING_SHARE_WHEN_BUSY", default_value_t = 10,
+        value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub hashing_share_when_busy: u8,
 }
 
 impl Default for AuthConfig {
@@ -55,16 +67,31 @@ impl Default for AuthConfig {
             trusted_proxies: 0,
             refresh_token_ttl: Lifetimes::default().refresh,
             password_hashing: PasswordHashing::Owasp,
+            hashing_busy_above: None,
+            hashing_share_when_busy: 10,
         }
     }
 }
 
 impl AuthConfig {
-    /// The password hasher, at most `concurrent` hashes at once.
+    /// The password hasher, at most `concurrent` hashes at once (one per
+    /// core), yielding as configured.
     pub fn passwords(&self, concurrent: usize) -> Passwords {
         match self.password_hashing {
-            PasswordHashing::Owasp => Passwords::owasp(concurrent),
+            PasswordHashing::Owasp => {
+                Passwords::owasp_yielding(concurrent, self.yielding(concurrent))
+            }
             PasswordHashing::Test => Passwords::for_tests(),
+        }
+    }
+
+    /// How hashes yield on a server of `cores` cores.
+    pub fn yielding(&self, cores: usize) -> Yielding {
+        let default = Yielding::for_cores(cores);
+        Yielding {
+            busy_above: self.hashing_busy_above.unwrap_or(default.busy_above),
+            share_percent: self.hashing_share_when_busy,
+            ..default
         }
     }
 

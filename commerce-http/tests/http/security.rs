@@ -337,3 +337,69 @@ async fn unknown_email_costs_a_hash_like_a_wrong_password(backend: Db) {
     }
 }
 both!(unknown_email_costs_a_hash_like_a_wrong_password);
+
+/// A login flood cannot queue work without end on a busy server: while the
+/// server is busy, password hashes start only at their share's pace, and a
+/// login whose hash could not start within its wait answers 503
+/// `unavailable` with `Retry-After`, for a known and an unknown email
+/// alike. Once the server is quiet, logins go through at once.
+async fn a_busy_server_refuses_the_logins_it_cannot_hash_in_time(backend: Db) {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use commerce_http::auth::password::{Passwords, Yielding};
+
+    let Some(store) = common::open(backend).await else {
+        return;
+    };
+    // Busy with one request in flight; hashes 1 % of a thread while busy,
+    // so after one hash the next may start only 100 hash-lengths later,
+    // past its 20 ms wait.
+    let yielding = Yielding {
+        busy_above: 0,
+        share_percent: 1,
+        max_wait: Duration::from_millis(20),
+    };
+    let setup = common::Setup {
+        tweak: Some(Box::new(move |state| {
+            let cheap = argon2::Params::new(1024, 1, 1, None).unwrap();
+            state.passwords = Arc::new(Passwords::with_params(cheap, 2, yielding));
+        })),
+        ..common::Setup::quiet(commerce_http::Config::defaults())
+    };
+    let shop = TestServer::launch(store, setup).await;
+    shop.register("ada@example.com", PW).await;
+    let login = |email: &'static str| {
+        let shop = &shop;
+        async move {
+            shop.post(
+                "/api/v1/auth/login",
+                None,
+                &json!({"email": email, "password": PW}),
+            )
+            .await
+        }
+    };
+    let foreground = Arc::clone(shop.state.passwords.foreground());
+    // Every answered request left the count.
+    assert_eq!(foreground.serving(), 0);
+    // Another request in flight: the server is busy.
+    let busy = foreground.enter();
+    assert_eq!(
+        login("ada@example.com").await.status,
+        200,
+        "the busy turn's hash"
+    );
+    for email in ["ada@example.com", "nobody@example.com"] {
+        let refused = login(email).await;
+        assert_eq!(refused.refusal(), (503, "unavailable".into()), "{email}");
+        assert_eq!(refused.header("retry-after"), Some("1"), "{email}");
+    }
+    assert_eq!(foreground.serving(), 1, "only the request held here");
+    // Quiet for longer than the server waits before it stops yielding.
+    drop(busy);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(login("ada@example.com").await.status, 200);
+    assert_eq!(foreground.serving(), 0);
+}
+both!(a_busy_server_refuses_the_logins_it_cannot_hash_in_time);
