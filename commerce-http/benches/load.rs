@@ -27,7 +27,10 @@
 //! PostgreSQL on this machine, at 16 connections).
 //!
 //! Knobs (environment): `LOAD_SECONDS` (measured seconds per cell, default
-//! 5; one more second of warm-up is not counted), `LOAD_CONNECTIONS`
+//! 5; one more second of warm-up is not counted), `LOAD_FLOOD_ROUNDS` (how
+//! many times the flood scenario alternates its two cells, default 1; with
+//! more, the p99 of each kind pooled over the rounds is printed too),
+//! `LOAD_CONNECTIONS`
 //! (default `16,64`), `LOAD_DATABASES` (`sqlite,postgres`),
 //! `LOAD_SCENARIOS` (`detail,list,add,checkout,login,flood`). Every
 //! `COMMERCE_*` variable of the harness's environment is passed on to the
@@ -673,6 +676,8 @@ fn row(
 struct Knobs {
     warm: Duration,
     measure: Duration,
+    /// How many times the flood scenario alternates its two cells.
+    flood_rounds: usize,
 }
 
 /// Runs groups of connections (each `Next` one connection) in one window:
@@ -850,7 +855,9 @@ async fn run_database(
         }
         if wants("checkout") {
             eprintln!("{database}: checkout × {conns} (filling carts)");
-            rows.push(checkout_run(database, "checkout", &server, &shop, conns, knobs, 0).await?);
+            let (row, _) =
+                checkout_run(database, "checkout", &server, &shop, conns, knobs, 0).await?;
+            rows.push(row);
         }
         if wants("login") {
             eprintln!("{database}: login × {conns}");
@@ -859,10 +866,46 @@ async fn run_database(
         }
     }
     if wants("flood") {
-        eprintln!("{database}: checkout × 16 alone, then with 16 connections of logins");
-        rows.push(checkout_run(database, "checkout alone", &server, &shop, 16, knobs, 0).await?);
-        let flood = checkout_run(database, "checkout+flood", &server, &shop, 16, knobs, 16).await?;
-        rows.push(flood);
+        flood_rounds(database, &server, &shop, knobs, rows).await?;
+    }
+    Ok(())
+}
+
+/// Checkouts on 16 connections alone, then with 16 connections of logins,
+/// `knobs.flood_rounds` times over one server; with more than one round,
+/// also the p99 of each kind pooled over the rounds, so that the rise is
+/// not one pair of cells against the machine's drift between runs.
+async fn flood_rounds(
+    database: &'static str,
+    server: &Server,
+    shop: &Arc<Shop>,
+    knobs: &Knobs,
+    rows: &mut Vec<Row>,
+) -> Result<(), Error> {
+    let (mut alone, mut flooded) = (Vec::new(), Vec::new());
+    for round in 1..=knobs.flood_rounds {
+        eprintln!(
+            "{database}: checkout × 16 alone, then with 16 connections of logins (round {round} of {})",
+            knobs.flood_rounds
+        );
+        let (row, latencies) =
+            checkout_run(database, "checkout alone", server, shop, 16, knobs, 0).await?;
+        alone.extend(latencies);
+        rows.push(row);
+        let (row, latencies) =
+            checkout_run(database, "checkout+flood", server, shop, 16, knobs, 16).await?;
+        flooded.extend(latencies);
+        rows.push(row);
+    }
+    if knobs.flood_rounds > 1 {
+        alone.sort_unstable();
+        flooded.sort_unstable();
+        let (a, f) = (percentile(&alone, 990), percentile(&flooded, 990));
+        println!(
+            "{database}: checkout p99 over {} rounds: alone {a:.2} ms, with the login flood {f:.2} ms ({:.2}×)",
+            knobs.flood_rounds,
+            f / a
+        );
     }
     Ok(())
 }
@@ -878,7 +921,7 @@ async fn checkout_run(
     conns: usize,
     knobs: &Knobs,
     flood: usize,
-) -> Result<Row, Error> {
+) -> Result<(Row, Vec<u32>), Error> {
     let carts = filled_carts(server.addr, shop, carts_for(knobs), 16).await?;
     let groups = vec![checkouts(carts, conns), (0..flood).map(logins).collect()];
     let (mut tallies, from, end, cpu) = window(server, knobs, groups).await?;
@@ -896,7 +939,11 @@ async fn checkout_run(
             floods.unexpected.keys().collect::<Vec<_>>()
         );
     }
-    Ok(row(database, scenario, conns, buys, from, end, cpu))
+    let latencies = buys.latencies_us.clone();
+    Ok((
+        row(database, scenario, conns, buys, from, end, cpu),
+        latencies,
+    ))
 }
 
 /// `BENCH_DATABASE_URL`; else, when the local server's socket exists, the
@@ -1009,6 +1056,11 @@ async fn main_async() -> Result<(), Error> {
     let knobs = Knobs {
         warm: Duration::from_secs(1),
         measure: Duration::from_secs_f64(secs),
+        flood_rounds: std::env::var("LOAD_FLOOD_ROUNDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1usize)
+            .max(1),
     };
     let connections: Vec<usize> = list_env("LOAD_CONNECTIONS", "16,64")
         .iter()
