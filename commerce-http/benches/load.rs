@@ -813,9 +813,7 @@ fn logins(k: usize) -> Next {
 /// 2,500 per second (the harness says so when a run ran out).
 fn carts_for(knobs: &Knobs) -> usize {
     let secs = knobs.warm + knobs.measure;
-    std::env::var("LOAD_CHECKOUT_CARTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
+    env_parse("LOAD_CHECKOUT_CARTS")
         .unwrap_or_else(|| 2500 * usize::try_from(secs.as_secs() + 1).unwrap_or(10))
 }
 
@@ -999,6 +997,11 @@ async fn drop_postgres(base: &str, name: &str) {
     }
 }
 
+/// The variable `name` parsed, if it is set and parses.
+fn env_parse<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
 fn list_env(name: &str, default: &str) -> Vec<String> {
     std::env::var(name)
         .unwrap_or_else(|_| default.to_owned())
@@ -1049,18 +1052,11 @@ fn print(rows: &[Row]) {
 }
 
 async fn main_async() -> Result<(), Error> {
-    let secs: f64 = std::env::var("LOAD_SECONDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5.0);
+    let secs: f64 = env_parse("LOAD_SECONDS").unwrap_or(5.0);
     let knobs = Knobs {
         warm: Duration::from_secs(1),
         measure: Duration::from_secs_f64(secs),
-        flood_rounds: std::env::var("LOAD_FLOOD_ROUNDS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1usize)
-            .max(1),
+        flood_rounds: env_parse("LOAD_FLOOD_ROUNDS").unwrap_or(1usize).max(1),
     };
     let connections: Vec<usize> = list_env("LOAD_CONNECTIONS", "16,64")
         .iter()

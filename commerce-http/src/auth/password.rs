@@ -148,9 +148,10 @@ struct Turn {
 struct Gate {
     foreground: Arc<Foreground>,
     yielding: Yielding,
-    /// Hashes submitted and not yet answered: their requests are in flight
-    /// but wait, so they do not make the server busy.
-    pending: AtomicUsize,
+    /// Hashes submitted and not yet answered, counted like the requests
+    /// in flight: their requests are in flight but wait, so they do not
+    /// make the server busy.
+    waiting: Arc<Foreground>,
     /// What the last hash cost ([`HashClock`]), in microseconds.
     last_hash_us: AtomicU64,
     /// Whose turn it is while the server is busy.
@@ -162,7 +163,7 @@ impl Gate {
         Gate {
             foreground: Arc::new(Foreground::default()),
             yielding,
-            pending: AtomicUsize::new(0),
+            waiting: Arc::new(Foreground::default()),
             // Until a hash is measured, assume OWASP's cost on a slow core.
             last_hash_us: AtomicU64::new(50_000),
             turn: Mutex::new(Turn {
@@ -174,7 +175,7 @@ impl Gate {
 
     fn busy(&self) -> bool {
         let serving = self.foreground.serving();
-        let waiting = self.pending.load(Ordering::Relaxed);
+        let waiting = self.waiting.serving();
         serving.saturating_sub(waiting) > self.yielding.busy_above
     }
 
@@ -218,22 +219,6 @@ impl Gate {
     fn record(&self, took: Duration) {
         let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         self.last_hash_us.store(us.max(1), Ordering::Relaxed);
-    }
-}
-
-/// One hash submitted and not yet answered (see [`Gate::pending`]).
-struct Pending(Arc<Gate>);
-
-impl Pending {
-    fn new(gate: &Arc<Gate>) -> Self {
-        gate.pending.fetch_add(1, Ordering::Relaxed);
-        Pending(Arc::clone(gate))
-    }
-}
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        self.0.pending.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -353,7 +338,7 @@ impl Pool {
     ) -> Result<T, PasswordError> {
         let (tx, rx) = oneshot::channel();
         // Counted until answered, or until the job is dropped unrun.
-        let pending = Pending::new(&self.gate);
+        let pending = self.gate.waiting.enter();
         let work = Box::new(move |admitted: bool| {
             let answer = if admitted {
                 Ok(f())
@@ -636,21 +621,21 @@ mod tests {
 
     #[test]
     fn requests_waiting_for_a_hash_do_not_make_the_server_busy() {
-        let gate = Arc::new(Gate::new(Yielding {
+        let gate = Gate::new(Yielding {
             busy_above: 1,
             ..Yielding::for_cores(1)
-        }));
+        });
         let a = gate.foreground.enter();
         let b = gate.foreground.enter();
         assert!(gate.busy(), "2 requests in flight, above 1");
-        let waits = Pending::new(&gate);
+        let waits = gate.waiting.enter();
         assert!(!gate.busy(), "one of the 2 waits for a hash");
         let _c = gate.foreground.enter();
         assert!(gate.busy());
         drop((a, b, waits));
         assert!(!gate.busy());
         assert_eq!(gate.foreground.serving(), 1);
-        assert_eq!(gate.pending.load(Ordering::Relaxed), 0);
+        assert_eq!(gate.waiting.serving(), 0);
     }
 
     #[tokio::test]
@@ -663,7 +648,7 @@ mod tests {
         // (50 ms × 100 later) cannot start within 200 ms.
         let hash = p.hash_password(pw()).await.unwrap();
         assert_eq!(p.hash_password(pw()).await, Err(PasswordError::Busy));
-        assert_eq!(p.pool.gate.pending.load(Ordering::Relaxed), 0);
+        assert_eq!(p.pool.gate.waiting.serving(), 0);
         // One that waits is let through as soon as the server is idle.
         let waiting = tokio::spawn({
             let p = p.clone();

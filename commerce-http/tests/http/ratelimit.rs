@@ -15,12 +15,7 @@ use serde_json::json;
 const PW: &str = "correct horse battery";
 
 async fn wrong_login(shop: &TestServer, email: &str) -> common::Resp {
-    shop.post(
-        "/api/v1/auth/login",
-        None,
-        &json!({"email": email, "password": "not the password"}),
-    )
-    .await
+    shop.attempt_login(email, "not the password").await
 }
 
 async fn forty_wrong_passwords_meet_a_429(backend: Db) {

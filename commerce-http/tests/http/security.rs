@@ -369,17 +369,7 @@ async fn a_busy_server_refuses_the_logins_it_cannot_hash_in_time(backend: Db) {
     };
     let shop = TestServer::launch(store, setup).await;
     shop.register("ada@example.com", PW).await;
-    let login = |email: &'static str| {
-        let shop = &shop;
-        async move {
-            shop.post(
-                "/api/v1/auth/login",
-                None,
-                &json!({"email": email, "password": PW}),
-            )
-            .await
-        }
-    };
+    let login = |email| shop.attempt_login(email, PW);
     let foreground = Arc::clone(shop.state.passwords.foreground());
     // Every answered request left the count.
     assert_eq!(foreground.serving(), 0);

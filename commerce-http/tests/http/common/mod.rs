@@ -744,15 +744,19 @@ impl TestServer {
         res.json()["user"].clone()
     }
 
+    /// `POST /auth/login` with this email and password, whatever the answer.
+    pub async fn attempt_login(&self, email: &str, password: &str) -> Resp {
+        self.post(
+            "/api/v1/auth/login",
+            None,
+            &serde_json::json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
     /// Signs in; the token answer.
     pub async fn login(&self, email: &str, password: &str) -> Value {
-        let res = self
-            .post(
-                "/api/v1/auth/login",
-                None,
-                &serde_json::json!({"email": email, "password": password}),
-            )
-            .await;
+        let res = self.attempt_login(email, password).await;
         assert_eq!(res.status, 200, "login {email}: {:?}", res.body);
         res.json()
     }
