@@ -209,29 +209,41 @@ impl Conn {
 /// Clock ticks per second of `/proc/<pid>/stat` (USER_HZ: 100 on Linux).
 const TICKS_PER_SECOND: f64 = 100.0;
 
-/// User + system CPU ticks of one process, from `/proc/<pid>/stat`.
-fn cpu_ticks(stat: &str) -> Option<(String, u64)> {
+/// One process's (or thread's) `/proc/.../stat`: its command, its parent
+/// and its user + system CPU ticks.
+struct Stat {
+    comm: String,
+    ppid: u32,
+    ticks: u64,
+}
+
+fn parse_stat(stat: &str) -> Option<Stat> {
     let open = stat.find('(')?;
     let close = stat.rfind(')')?;
     let comm = stat.get(open + 1..close)?.to_owned();
     let rest: Vec<&str> = stat.get(close + 1..)?.split_whitespace().collect();
-    // After the command: state (3), ..., utime (14), stime (15).
+    // After the command: state (3), ppid (4), ..., utime (14), stime (15).
+    let ppid: u32 = rest.get(1)?.parse().ok()?;
     let utime: u64 = rest.get(11)?.parse().ok()?;
     let stime: u64 = rest.get(12)?.parse().ok()?;
-    Some((comm, utime + stime))
+    Some(Stat {
+        comm,
+        ppid,
+        ticks: utime + stime,
+    })
 }
 
 fn process_ticks(pid: u32) -> u64 {
     fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| cpu_ticks(&s))
-        .map_or(0, |(_, t)| t)
+        .and_then(|s| parse_stat(&s))
+        .map_or(0, |s| s.ticks)
 }
 
-/// CPU ticks of every `postgres` process on the machine.
-fn postgres_ticks() -> u64 {
+/// Every process on the machine.
+fn processes() -> Vec<Stat> {
     let Ok(dir) = fs::read_dir("/proc") else {
-        return 0;
+        return Vec::new();
     };
     dir.filter_map(Result::ok)
         .filter(|e| {
@@ -241,10 +253,8 @@ fn postgres_ticks() -> u64 {
                 .all(|b| b.is_ascii_digit())
         })
         .filter_map(|e| fs::read_to_string(e.path().join("stat")).ok())
-        .filter_map(|s| cpu_ticks(&s))
-        .filter(|(comm, _)| comm == "postgres")
-        .map(|(_, t)| t)
-        .sum()
+        .filter_map(|s| parse_stat(&s))
+        .collect()
 }
 
 #[derive(Clone, Copy)]
@@ -257,9 +267,20 @@ struct Cpu {
 impl Cpu {
     fn now(server: u32) -> Cpu {
         let sink = thread_ticks(SINK_THREAD.load(Ordering::Relaxed));
+        let all = processes();
+        // The server's children are its password workers.
+        let workers: u64 = all
+            .iter()
+            .filter(|p| p.ppid == server)
+            .map(|p| p.ticks)
+            .sum();
         Cpu {
-            server: process_ticks(server),
-            postgres: postgres_ticks(),
+            server: process_ticks(server) + workers,
+            postgres: all
+                .iter()
+                .filter(|p| p.comm == "postgres")
+                .map(|p| p.ticks)
+                .sum(),
             // The mail sink's thread is not the generator's work.
             generator: process_ticks(std::process::id()).saturating_sub(sink),
         }
@@ -273,8 +294,8 @@ fn thread_ticks(tid: u32) -> u64 {
     }
     fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
         .ok()
-        .and_then(|s| cpu_ticks(&s))
-        .map_or(0, |(_, t)| t)
+        .and_then(|s| parse_stat(&s))
+        .map_or(0, |s| s.ticks)
 }
 
 // ---------------------------------------------------------------- mail sink

@@ -16,16 +16,26 @@
 //! flight, those waiting for a hash aside, than a threshold), hashes start
 //! only at a pace that keeps them to a share of one thread, and a hash that
 //! cannot start within [`MAX_WAIT`] is refused ([`PasswordError::Busy`],
-//! 503 with `Retry-After`) rather than queued without end. docs/auth.md has
-//! the measurements.
+//! 503 with `Retry-After`) rather than queued without end.
+//!
+//! A priority ranks a thread only inside its scheduling group, and with
+//! Linux's autogroups the server and each PostgreSQL backend are groups of
+//! their own. So the pool's threads can hand their hashes to worker
+//! processes ([`Isolation::Processes`]), each in a group of its own at the
+//! lowest weight (the `worker` module). docs/auth.md has the measurements.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+mod worker;
+
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::oneshot;
+
+use worker::Worker;
+pub use worker::{Isolation, WORKER_ENV, serve_if_worker};
 
 /// The shortest password accepted, in characters.
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -260,36 +270,96 @@ impl HashClock {
     }
 }
 
-/// A queued hash: `work(true)` runs it, `work(false)` refuses it.
-struct Job {
-    queued: Instant,
-    work: Box<dyn FnOnce(bool) + Send>,
+/// What a hashing thread is asked to do.
+#[derive(Debug)]
+enum Task {
+    /// Hash a new password with these parameters (and a random salt).
+    Hash {
+        params: Params,
+        password: SecretString,
+    },
+    /// Check a password against a PHC string (whose own parameters are
+    /// used).
+    Verify {
+        params: Params,
+        password: SecretString,
+        hash: String,
+    },
 }
 
-/// The hashing threads: each takes the next job from one queue and waits
-/// for the gate. They stop when the last [`Passwords`] sharing them is
-/// dropped.
+/// A task's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    /// The new PHC string.
+    Hashed(String),
+    /// Whether the password matched.
+    Verified(bool),
+}
+
+impl Task {
+    /// Runs the task on the calling thread.
+    fn perform(&self) -> Result<Outcome, PasswordError> {
+        match self {
+            Task::Hash { params, password } => Passwords::hasher(params.clone())
+                .hash_password(password.expose_secret().as_bytes())
+                .map(|h| Outcome::Hashed(h.to_string()))
+                .map_err(|e| PasswordError::Hasher(e.to_string())),
+            Task::Verify {
+                params,
+                password,
+                hash,
+            } => match Passwords::hasher(params.clone())
+                .verify_password(password.expose_secret().as_bytes(), hash.as_str())
+            {
+                Ok(()) => Ok(Outcome::Verified(true)),
+                Err(argon2::password_hash::Error::PasswordInvalid) => Ok(Outcome::Verified(false)),
+                Err(_) => Err(PasswordError::MalformedHash),
+            },
+        }
+    }
+}
+
+/// A queued task, its answer's way back, and its request's place among
+/// those waiting for a hash (given up when answered or dropped unrun).
+struct Job {
+    queued: Instant,
+    task: Task,
+    reply: oneshot::Sender<Result<Outcome, PasswordError>>,
+    pending: Serving,
+}
+
+/// The hashing threads: each takes the next job from one queue, waits for
+/// the gate, and runs it, itself or in its worker process
+/// ([`Isolation`]). They stop, and their workers with them, when the last
+/// [`Passwords`] sharing them is dropped.
 #[derive(Debug)]
 struct Pool {
     jobs: Mutex<mpsc::Sender<Job>>,
     gate: Arc<Gate>,
+    /// Each thread's worker process id (0: none running).
+    workers: Vec<Arc<AtomicU32>>,
 }
 
 impl Pool {
     /// `threads` threads, each at `nice` if given.
-    fn start(threads: usize, nice: Option<i32>, yielding: Yielding) -> Pool {
+    fn start(threads: usize, nice: Option<i32>, yielding: Yielding, isolation: &Isolation) -> Pool {
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         let gate = Arc::new(Gate::new(yielding));
+        let mut workers = Vec::new();
         for i in 0..threads.max(1) {
             let rx = Arc::clone(&rx);
             let gate = Arc::clone(&gate);
+            let id = Arc::new(AtomicU32::new(0));
+            workers.push(Arc::clone(&id));
+            let isolation = isolation.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
                 .spawn(move || {
                     if let Some(nice) = nice {
                         lower_priority(nice);
                     }
+                    let mut worker = Worker::for_isolation(&isolation, id);
                     loop {
                         // The lock is held only to take a job, not to run it.
                         let job = match rx.lock() {
@@ -297,7 +367,7 @@ impl Pool {
                             Err(_) => return,
                         };
                         match job {
-                            Ok(job) => Self::when_admitted(&gate, job),
+                            Ok(job) => Self::when_admitted(&gate, worker.as_mut(), job),
                             Err(_) => return,
                         }
                     }
@@ -309,52 +379,54 @@ impl Pool {
         Pool {
             jobs: Mutex::new(tx),
             gate,
+            workers,
         }
     }
 
-    /// Runs `job` once the gate lets it, or refuses it after its wait.
-    fn when_admitted(gate: &Gate, job: Job) {
-        loop {
+    /// Runs `job` once the gate lets it (in `worker` if there is one and
+    /// it can), or refuses it after its wait.
+    fn when_admitted(gate: &Gate, worker: Option<&mut Worker>, job: Job) {
+        let Job {
+            queued,
+            task,
+            reply,
+            pending,
+        } = job;
+        let answer = loop {
             match gate.admit(Instant::now()) {
                 Ok(()) => {
-                    let started = HashClock::start();
-                    (job.work)(true);
-                    gate.record(started.elapsed());
-                    return;
+                    let (answer, cost) = worker
+                        .and_then(|worker| worker.perform(&task))
+                        .unwrap_or_else(|| {
+                            let clock = HashClock::start();
+                            (task.perform(), clock.elapsed())
+                        });
+                    gate.record(cost);
+                    break answer;
                 }
-                Err(_) if job.queued.elapsed() >= gate.yielding.max_wait => {
-                    (job.work)(false);
-                    return;
+                Err(_) if queued.elapsed() >= gate.yielding.max_wait => {
+                    break Err(PasswordError::Busy);
                 }
                 Err(wait) => std::thread::sleep(wait),
             }
-        }
+        };
+        drop(pending);
+        let _ = reply.send(answer);
     }
 
-    /// Runs `f` on a hashing thread.
-    async fn run<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, PasswordError> {
-        let (tx, rx) = oneshot::channel();
-        // Counted until answered, or until the job is dropped unrun.
-        let pending = self.gate.waiting.enter();
-        let work = Box::new(move |admitted: bool| {
-            let answer = if admitted {
-                Ok(f())
-            } else {
-                Err(PasswordError::Busy)
-            };
-            drop(pending);
-            let _ = tx.send(answer);
-        });
+    /// Runs `task` on a hashing thread.
+    async fn run(&self, task: Task) -> Result<Outcome, PasswordError> {
+        let (reply, rx) = oneshot::channel();
+        let job = Job {
+            queued: Instant::now(),
+            task,
+            reply,
+            pending: self.gate.waiting.enter(),
+        };
         self.jobs
             .lock()
             .map_err(|_| PasswordError::Hasher("the hashing pool is poisoned".into()))?
-            .send(Job {
-                queued: Instant::now(),
-                work,
-            })
+            .send(job)
             .map_err(|_| PasswordError::Hasher("the hashing pool has stopped".into()))?;
         rx.await
             .map_err(|_| PasswordError::Hasher("a hashing thread died".into()))?
@@ -367,7 +439,8 @@ impl Pool {
 /// any waking one preempts it at once; where the policy is refused, `nice`.
 /// On Linux both change only the calling thread. Neither reaches across
 /// groups: with autogroups each PostgreSQL backend is a group of its own
-/// (docs/auth.md, "Passwords and their cost").
+/// (docs/auth.md, "Passwords and their cost"), hence the worker processes
+/// of [`Isolation::Processes`].
 fn lower_priority(nice: i32) {
     #[cfg(not(target_os = "linux"))]
     let _ = nice;
@@ -410,28 +483,49 @@ impl Passwords {
 
     /// OWASP's parameters on `threads` threads, yielding as told.
     pub fn owasp_yielding(threads: usize, yielding: Yielding) -> Self {
+        Passwords::with_params(Passwords::owasp_params(), threads, yielding)
+    }
+
+    /// OWASP's argon2id parameters: m = 19 MiB, t = 2, p = 1.
+    pub fn owasp_params() -> Params {
         // 19 MiB, 2 passes, 1 lane: valid, so `Params::new` cannot fail.
-        let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
-        Passwords::start(params, threads, Some(HASHING_NICE), yielding)
+        Params::new(19 * 1024, 2, 1, None).unwrap_or_default()
     }
 
     /// Cheap parameters for tests only (m = 1 MiB, t = 1), at normal
     /// priority, never yielding.
     pub fn for_tests() -> Self {
         let params = Params::new(1024, 1, 1, None).unwrap_or_default();
-        Passwords::start(params, 4, None, Yielding::never())
+        Passwords::start(params, 4, None, Yielding::never(), &Isolation::Threads)
     }
 
     /// Any parameters, on `threads` hashing threads at [`HASHING_NICE`],
     /// yielding as told.
     pub fn with_params(params: Params, threads: usize, yielding: Yielding) -> Self {
-        Passwords::start(params, threads, Some(HASHING_NICE), yielding)
+        Passwords::isolated(params, threads, yielding, &Isolation::Threads)
     }
 
-    fn start(params: Params, threads: usize, nice: Option<i32>, yielding: Yielding) -> Self {
+    /// Any parameters, on `threads` hashing threads at [`HASHING_NICE`],
+    /// yielding as told, each thread hashing where `isolation` says.
+    pub fn isolated(
+        params: Params,
+        threads: usize,
+        yielding: Yielding,
+        isolation: &Isolation,
+    ) -> Self {
+        Passwords::start(params, threads, Some(HASHING_NICE), yielding, isolation)
+    }
+
+    fn start(
+        params: Params,
+        threads: usize,
+        nice: Option<i32>,
+        yielding: Yielding,
+        isolation: &Isolation,
+    ) -> Self {
         Passwords {
             params,
-            pool: Arc::new(Pool::start(threads, nice, yielding)),
+            pool: Arc::new(Pool::start(threads, nice, yielding, isolation)),
             verifications: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -440,6 +534,18 @@ impl Passwords {
     /// it serves here.
     pub fn foreground(&self) -> &Arc<Foreground> {
         &self.pool.gate.foreground
+    }
+
+    /// The process ids of the worker processes running now
+    /// ([`Isolation::Processes`]; a worker starts with its thread's first
+    /// hash).
+    pub fn worker_ids(&self) -> Vec<u32> {
+        self.pool
+            .workers
+            .iter()
+            .map(|id| id.load(Ordering::Relaxed))
+            .filter(|&id| id != 0)
+            .collect()
     }
 
     /// How many hashes were verified since start (a refusal that skipped
@@ -469,25 +575,26 @@ impl Passwords {
     /// Hashes a new password (PHC string, with a random salt).
     ///
     /// # Errors
-    /// [`PasswordError::Length`], [`PasswordError::Hasher`].
+    /// [`PasswordError::Length`], [`PasswordError::Hasher`],
+    /// [`PasswordError::Busy`].
     pub async fn hash_password(&self, password: SecretString) -> Result<String, PasswordError> {
         Self::check_rule(&password)?;
-        let params = self.params.clone();
-        self.pool
-            .run(move || {
-                Self::hasher(params)
-                    .hash_password(password.expose_secret().as_bytes())
-                    .map(|h| h.to_string())
-                    .map_err(|e| PasswordError::Hasher(e.to_string()))
-            })
-            .await?
+        let task = Task::Hash {
+            params: self.params.clone(),
+            password,
+        };
+        match self.pool.run(task).await? {
+            Outcome::Hashed(phc) => Ok(phc),
+            Outcome::Verified(_) => Err(PasswordError::Hasher("a hash was not answered".into())),
+        }
     }
 
     /// Whether `password` matches `hash` (in constant time, by argon2).
     /// The parameters recorded in the hash are used, so older hashes verify.
     ///
     /// # Errors
-    /// [`PasswordError::MalformedHash`], [`PasswordError::Hasher`].
+    /// [`PasswordError::MalformedHash`], [`PasswordError::Hasher`],
+    /// [`PasswordError::Busy`].
     pub async fn verify_password(
         &self,
         password: SecretString,
@@ -496,19 +603,18 @@ impl Passwords {
         if password.expose_secret().chars().count() > MAX_PASSWORD_CHARS {
             return Ok(false);
         }
-        let params = self.params.clone();
         self.verifications.fetch_add(1, Ordering::Relaxed);
-        self.pool
-            .run(move || {
-                match Self::hasher(params)
-                    .verify_password(password.expose_secret().as_bytes(), hash.as_str())
-                {
-                    Ok(()) => Ok(true),
-                    Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
-                    Err(_) => Err(PasswordError::MalformedHash),
-                }
-            })
-            .await?
+        let task = Task::Verify {
+            params: self.params.clone(),
+            password,
+            hash,
+        };
+        match self.pool.run(task).await? {
+            Outcome::Verified(matched) => Ok(matched),
+            Outcome::Hashed(_) => Err(PasswordError::Hasher(
+                "a verification was not answered".into(),
+            )),
+        }
     }
 }
 

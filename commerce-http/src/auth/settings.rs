@@ -10,7 +10,7 @@ use secrecy::ExposeSecret;
 
 use super::credentials::{Credentials, Lifetimes};
 use super::otp::OtpKey;
-use super::password::{Passwords, Yielding};
+use super::password::{Isolation, Passwords, Yielding};
 use crate::config::{Config, parse_duration};
 use crate::ratelimit::Limits;
 
@@ -23,6 +23,21 @@ pub enum PasswordHashing {
     /// argon2id at m = 1 MiB, t = 1: for test suites only; a production
     /// server refuses to start with it.
     Test,
+}
+
+/// Where password hashes run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum HashingIsolation {
+    /// In worker processes of this program, each (on Linux) in a
+    /// scheduling group of its own at `nice` 19, so that hashes take only
+    /// the CPU that the shop and its database leave even where the kernel
+    /// groups processes by session (autogroups). Needs
+    /// [`serve_if_worker`](super::password::serve_if_worker) first in
+    /// `main`, as `commerce-server` has; without it, threads.
+    #[default]
+    Process,
+    /// On threads of the server's own process.
+    Thread,
 }
 
 /// Accounts and auth settings.
@@ -49,7 +64,7 @@ pub struct AuthConfig {
 
     /// The server is busy while more requests than this are in flight
     /// (those waiting for a password hash aside); while it is, password
-    /// hashes yield. Default: 4 per core.
+    /// hashes yield. Default: one per core.
     #[arg(long, env = "COMMERCE_HASHING_BUSY_ABOVE")]
     pub hashing_busy_above: Option<usize>,
 
@@ -58,6 +73,11 @@ pub struct AuthConfig {
     #[arg(long, env = "COMMERCE_HASHING_SHARE_WHEN_BUSY", default_value_t = 10,
         value_parser = clap::value_parser!(u8).range(1..=100))]
     pub hashing_share_when_busy: u8,
+
+    /// Where password hashes run: `process` (worker processes at the lowest
+    /// scheduling weight) or `thread` (inside the server).
+    #[arg(long, env = "COMMERCE_HASHING_ISOLATION", value_enum, default_value_t = HashingIsolation::Process)]
+    pub hashing_isolation: HashingIsolation,
 }
 
 impl Default for AuthConfig {
@@ -69,6 +89,7 @@ impl Default for AuthConfig {
             password_hashing: PasswordHashing::Owasp,
             hashing_busy_above: None,
             hashing_share_when_busy: 10,
+            hashing_isolation: HashingIsolation::Process,
         }
     }
 }
@@ -78,10 +99,21 @@ impl AuthConfig {
     /// core), yielding as configured.
     pub fn passwords(&self, concurrent: usize) -> Passwords {
         match self.password_hashing {
-            PasswordHashing::Owasp => {
-                Passwords::owasp_yielding(concurrent, self.yielding(concurrent))
-            }
+            PasswordHashing::Owasp => Passwords::isolated(
+                Passwords::owasp_params(),
+                concurrent,
+                self.yielding(concurrent),
+                &self.isolation(),
+            ),
             PasswordHashing::Test => Passwords::for_tests(),
+        }
+    }
+
+    /// Where hashes run.
+    pub fn isolation(&self) -> Isolation {
+        match self.hashing_isolation {
+            HashingIsolation::Process => Isolation::this_program(),
+            HashingIsolation::Thread => Isolation::Threads,
         }
     }
 

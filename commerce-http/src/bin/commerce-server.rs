@@ -18,7 +18,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use commerce_core::clock::{Clock, SystemClock};
 use commerce_core::storage::DynStore;
-use commerce_http::auth::password::Passwords;
+use commerce_http::auth::password::{self, Passwords};
 use commerce_http::config::Config;
 use commerce_http::{AppState, admin, demo, server, telemetry};
 use commerce_sqlx::{PgStore, SqliteStore};
@@ -52,11 +52,22 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Before anything else: this process may be a password worker.
+    password::serve_if_worker();
     telemetry::init_tracing();
     let cli = Cli::parse();
-    match run(cli).await {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("commerce-server: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             tracing::error!(error = %message, "commerce-server stopped");

@@ -15,9 +15,9 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
-const BIN: &str = env!("CARGO_BIN_EXE_commerce-server");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_commerce-server");
 
-fn empty_dir() -> PathBuf {
+pub(crate) fn empty_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("commerce-http-bin")
         .join(uuid::Uuid::new_v4().simple().to_string());
@@ -48,7 +48,7 @@ fn command(dir: &Path) -> Command {
 }
 
 /// Starts the server; the address it prints.
-async fn start(dir: &Path) -> (Child, SocketAddr, Vec<String>) {
+pub(crate) async fn start(dir: &Path) -> (Child, SocketAddr, Vec<String>) {
     let mut child = command(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -75,7 +75,7 @@ async fn start(dir: &Path) -> (Child, SocketAddr, Vec<String>) {
     (child, addr, seen)
 }
 
-async fn terminate(mut child: Child) {
+pub(crate) async fn terminate(mut child: Child) {
     let pid = child.id().unwrap_or_else(|| panic!("no pid"));
     let status = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])

@@ -29,3 +29,4 @@ mod security;
 mod shipping;
 mod shutdown;
 mod stores;
+mod workers;
