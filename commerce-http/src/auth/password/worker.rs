@@ -24,7 +24,8 @@
 //! The protocol is private to one build: frames of a 4-byte little-endian
 //! length and a payload. The worker opens with [`HELLO`]; then each request
 //! (a [`Task`]) gets one reply (its answer and the hash's CPU time). The
-//! buffers that held a password are zeroed once used.
+//! frames that carry a password are zeroed once used (the pipes' I/O
+//! buffers are not, as the request bodies that brought it are not).
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::PathBuf;
