@@ -297,6 +297,14 @@ enum Outcome {
 }
 
 impl Task {
+    /// Runs the task on the calling thread; its answer and what it cost
+    /// ([`HashClock`]), which the gate spaces hashes by.
+    fn perform_measured(&self) -> (Result<Outcome, PasswordError>, Duration) {
+        let clock = HashClock::start();
+        let answer = self.perform();
+        (answer, clock.elapsed())
+    }
+
     /// Runs the task on the calling thread.
     fn perform(&self) -> Result<Outcome, PasswordError> {
         match self {
@@ -346,20 +354,21 @@ impl Pool {
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         let gate = Arc::new(Gate::new(yielding));
+        let program = worker::program(isolation);
         let mut workers = Vec::new();
         for i in 0..threads.max(1) {
             let rx = Arc::clone(&rx);
             let gate = Arc::clone(&gate);
             let id = Arc::new(AtomicU32::new(0));
             workers.push(Arc::clone(&id));
-            let isolation = isolation.clone();
+            let program = program.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
                 .spawn(move || {
                     if let Some(nice) = nice {
                         lower_priority(nice);
                     }
-                    let mut worker = Worker::for_isolation(&isolation, id);
+                    let mut worker = program.map(|program| Worker::new(program, id));
                     loop {
                         // The lock is held only to take a job, not to run it.
                         let job = match rx.lock() {
@@ -397,10 +406,7 @@ impl Pool {
                 Ok(()) => {
                     let (answer, cost) = worker
                         .and_then(|worker| worker.perform(&task))
-                        .unwrap_or_else(|| {
-                            let clock = HashClock::start();
-                            (task.perform(), clock.elapsed())
-                        });
+                        .unwrap_or_else(|| task.perform_measured());
                     gate.record(cost);
                     break answer;
                 }

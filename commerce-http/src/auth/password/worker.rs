@@ -38,7 +38,7 @@ use argon2::Params;
 use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{HashClock, Outcome, PasswordError, Task};
+use super::{Outcome, PasswordError, Task};
 
 /// The environment variable that makes [`serve_if_worker`] serve; its value
 /// is the protocol's version.
@@ -154,9 +154,8 @@ fn serve(input: impl Read, output: impl Write) -> io::Result<()> {
     while let Some(request) = read_frame(&mut input)? {
         let task = decode_task(&request)?;
         drop(request);
-        let clock = HashClock::start();
-        let answer = task.perform();
-        let reply = encode_reply(&answer, clock.elapsed());
+        let (answer, cpu) = task.perform_measured();
+        let reply = encode_reply(&answer, cpu)?;
         write_frame(&mut output, &reply)?;
         output.flush()?;
     }
@@ -175,38 +174,38 @@ pub(super) struct Worker {
     id: Arc<AtomicU32>,
 }
 
-impl Worker {
-    /// A worker for [`Isolation::Processes`], or `None` where hashes run
-    /// on threads.
-    pub(super) fn for_isolation(isolation: &Isolation, id: Arc<AtomicU32>) -> Option<Worker> {
-        let program = match isolation {
-            Isolation::Threads => return None,
-            Isolation::Processes { program: Some(p) } => p.clone(),
-            Isolation::Processes { program: None } => {
-                if !HOOK_CALLED.load(Ordering::Relaxed) {
-                    static WARNED: AtomicBool = AtomicBool::new(false);
-                    if !WARNED.swap(true, Ordering::Relaxed) {
-                        tracing::warn!(
-                            "password hashing in worker processes needs `serve_if_worker()` first in main; hashing on threads"
-                        );
-                    }
-                    return None;
-                }
-                match std::env::current_exe() {
-                    Ok(p) => p,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot find this program to start password workers; hashing on threads");
-                        return None;
-                    }
-                }
+/// The program a pool's workers run for `isolation`, found once per pool;
+/// `None` where hashes run on threads (asked, or because this program may
+/// not serve as a worker).
+pub(super) fn program(isolation: &Isolation) -> Option<PathBuf> {
+    match isolation {
+        Isolation::Threads => None,
+        Isolation::Processes { program: Some(p) } => Some(p.clone()),
+        Isolation::Processes { program: None } => {
+            if !HOOK_CALLED.load(Ordering::Relaxed) {
+                tracing::warn!(
+                    "password hashing in worker processes needs `serve_if_worker()` first in main; hashing on threads"
+                );
+                return None;
             }
-        };
-        Some(Worker {
+            std::env::current_exe()
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "cannot find this program to start password workers; hashing on threads");
+                })
+                .ok()
+        }
+    }
+}
+
+impl Worker {
+    /// A worker running `program` (see [`program`]), not started yet.
+    pub(super) fn new(program: PathBuf, id: Arc<AtomicU32>) -> Worker {
+        Worker {
             program,
             process: None,
             failed_at: None,
             id,
-        })
+        }
     }
 
     /// Runs `task` in the worker: its answer and CPU time, or `None` when
@@ -317,7 +316,7 @@ impl Process {
 
     /// Sends one task and reads its reply.
     fn ask(&mut self, task: &Task) -> io::Result<(Result<Outcome, PasswordError>, Duration)> {
-        let request = encode_task(task);
+        let request = encode_task(task)?;
         write_frame(&mut self.input, &request)?;
         self.input.flush()?;
         let reply = read_frame(&mut self.output)?
@@ -380,14 +379,11 @@ fn read_frame(r: &mut impl Read) -> io::Result<Option<Zeroizing<Vec<u8>>>> {
 }
 
 /// Appends a length-prefixed byte string.
-fn put_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
-    // Frames are far below 4 GiB (MAX_FRAME); a longer field is cut to
-    // nothing and refused by the reader's checks.
-    let len = u32::try_from(bytes.len()).unwrap_or(0);
+fn put_bytes(buf: &mut Vec<u8>, bytes: &[u8]) -> io::Result<()> {
+    let len = u32::try_from(bytes.len()).map_err(|_| bad("field too long"))?;
     buf.extend_from_slice(&len.to_le_bytes());
-    if len > 0 {
-        buf.extend_from_slice(bytes);
-    }
+    buf.extend_from_slice(bytes);
+    Ok(())
 }
 
 /// Reads the fields of a payload in order.
@@ -429,7 +425,7 @@ impl<'a> Fields<'a> {
     }
 }
 
-fn encode_task(task: &Task) -> Zeroizing<Vec<u8>> {
+fn encode_task(task: &Task) -> io::Result<Zeroizing<Vec<u8>>> {
     let mut buf = Zeroizing::new(Vec::with_capacity(256));
     let (op, params, password, hash) = match task {
         Task::Hash { params, password } => (OP_HASH, params, password, ""),
@@ -443,9 +439,9 @@ fn encode_task(task: &Task) -> Zeroizing<Vec<u8>> {
     for n in [params.m_cost(), params.t_cost(), params.p_cost()] {
         buf.extend_from_slice(&n.to_le_bytes());
     }
-    put_bytes(&mut buf, password.expose_secret().as_bytes());
-    put_bytes(&mut buf, hash.as_bytes());
-    buf
+    put_bytes(&mut buf, password.expose_secret().as_bytes())?;
+    put_bytes(&mut buf, hash.as_bytes())?;
+    Ok(buf)
 }
 
 fn decode_task(payload: &[u8]) -> io::Result<Task> {
@@ -466,7 +462,7 @@ fn decode_task(payload: &[u8]) -> io::Result<Task> {
     }
 }
 
-fn encode_reply(answer: &Result<Outcome, PasswordError>, cpu: Duration) -> Vec<u8> {
+fn encode_reply(answer: &Result<Outcome, PasswordError>, cpu: Duration) -> io::Result<Vec<u8>> {
     let (status, text) = match answer {
         Ok(Outcome::Hashed(phc)) => (HASHED, phc.as_str()),
         Ok(Outcome::Verified(true)) => (MATCHES, ""),
@@ -481,8 +477,8 @@ fn encode_reply(answer: &Result<Outcome, PasswordError>, cpu: Duration) -> Vec<u
     buf.push(status);
     let nanos = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
     buf.extend_from_slice(&nanos.to_le_bytes());
-    put_bytes(&mut buf, text.as_bytes());
-    buf
+    put_bytes(&mut buf, text.as_bytes())?;
+    Ok(buf)
 }
 
 /// Reads a reply to `task` (a hash's reply to a verification, or the
@@ -553,7 +549,7 @@ mod tests {
         ];
         let mut requests = Vec::new();
         for task in &tasks {
-            write_frame(&mut requests, &encode_task(task)).unwrap();
+            write_frame(&mut requests, &encode_task(task).unwrap()).unwrap();
         }
         let mut replies = Vec::new();
         serve(requests.as_slice(), &mut replies).unwrap();
@@ -594,10 +590,11 @@ mod tests {
         let mut unknown = encode_task(&Task::Hash {
             params: cheap(),
             password: SecretString::from("correct horse"),
-        });
+        })
+        .unwrap();
         unknown[0] = 9;
         assert!(decode_task(&unknown).is_err());
-        let reply = encode_reply(&Ok(Outcome::Verified(true)), Duration::ZERO);
+        let reply = encode_reply(&Ok(Outcome::Verified(true)), Duration::ZERO).unwrap();
         let hash = Task::Hash {
             params: cheap(),
             password: SecretString::from("correct horse"),
