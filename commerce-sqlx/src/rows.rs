@@ -325,6 +325,29 @@ where
     }
 }
 
+/// A [`CartVariantRow`] read by the statement that also claimed an
+/// idempotency key: `claimed` is 1 on every row when the claim was taken.
+#[derive(Debug)]
+pub(crate) struct ClaimedCartVariantRow {
+    pub(crate) claimed: bool,
+    pub(crate) row: CartVariantRow,
+}
+
+impl<'r, R> sqlx::FromRow<'r, R> for ClaimedCartVariantRow
+where
+    R: sqlx::Row,
+    CartVariantRow: sqlx::FromRow<'r, R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    &'r str: sqlx::ColumnIndex<R>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        Ok(ClaimedCartVariantRow {
+            claimed: row.try_get::<i64, _>("claimed")? > 0,
+            row: CartVariantRow::from_row(row)?,
+        })
+    }
+}
+
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct CartRow {
     id: Uuid,

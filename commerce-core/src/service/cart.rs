@@ -16,7 +16,7 @@ use crate::pricing::{
 };
 use crate::promotion::DiscountCode;
 use crate::quantity::Quantity;
-use crate::storage::{CartChanged, Store, VariantRecord};
+use crate::storage::{CartChanged, CartWithVariants, Store, VariantRecord};
 
 /// Something that blocks checkout of a cart line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -99,6 +99,21 @@ pub struct CartRead {
 }
 
 impl CartRead {
+    /// `owner`'s cart and records as a store answered them (`also`: the
+    /// variant read besides the lines').
+    pub(super) fn new(
+        owner: &CartOwner,
+        (cart, records): CartWithVariants,
+        also: Option<VariantId>,
+    ) -> Self {
+        CartRead {
+            owner: owner.clone(),
+            cart,
+            records: records.into_iter().map(|r| (r.variant.id, r)).collect(),
+            also,
+        }
+    }
+
     /// Whose cart was read.
     pub fn owner(&self) -> &CartOwner {
         &self.owner
@@ -210,13 +225,8 @@ impl<S: Store> Commerce<S> {
         owner: &CartOwner,
         also: Option<VariantId>,
     ) -> Result<CartRead, CommerceError> {
-        let (cart, records) = self.store.cart_with_variants(owner, also).await?;
-        Ok(CartRead {
-            owner: owner.clone(),
-            cart,
-            records: records.into_iter().map(|r| (r.variant.id, r)).collect(),
-            also,
-        })
+        let read = self.store.cart_with_variants(owner, also).await?;
+        Ok(CartRead::new(owner, read, also))
     }
 
     /// `read` when it serves `owner` and `also` ([`CartRead::serves`]),

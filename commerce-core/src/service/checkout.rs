@@ -2,7 +2,7 @@
 //! prices the cart and hands everything to one atomic `place_order`.
 
 use super::cart::code_verdict;
-use super::{CartIssue, Commerce, CommerceError};
+use super::{CartIssue, CartRead, Commerce, CommerceError};
 use crate::address::Address;
 use crate::cart::CartOwner;
 use crate::idempotency::{Begin, Fingerprint, IdempotencyKey};
@@ -130,19 +130,24 @@ impl<S: Store> Commerce<S> {
         let scope = request.scope();
         let key = &request.idempotency_key;
         let now = self.clock.now();
-        match self
+        // The claim and, when it is ours, the cart: one round trip where
+        // the store can.
+        let read = match self
             .store
-            .begin(
+            .begin_with_cart(
                 &scope,
                 key,
                 request.fingerprint(shipping_method),
                 now,
                 now + self.config.idempotency_lock,
+                &request.owner,
             )
             .await?
         {
-            Begin::Started => {}
-            Begin::Replay(stored) => {
+            Ok(read) => CartRead::new(&request.owner, read, None),
+            // Not an answer a store gives with `Err`; read the cart then.
+            Err(Begin::Started) => self.read_cart(&request.owner, None).await?,
+            Err(Begin::Replay(stored)) => {
                 if let Some(refusal) = super::replay::decode(&stored) {
                     return Err(refusal);
                 }
@@ -159,10 +164,10 @@ impl<S: Store> Commerce<S> {
                     replayed: true,
                 });
             }
-            Begin::InProgress => return Err(CommerceError::IdempotencyInProgress),
-            Begin::Mismatch => return Err(CommerceError::IdempotencyKeyReused),
-        }
-        let result = self.place(&request, &scope, shipping_method).await;
+            Err(Begin::InProgress) => return Err(CommerceError::IdempotencyInProgress),
+            Err(Begin::Mismatch) => return Err(CommerceError::IdempotencyKeyReused),
+        };
+        let result = self.place(&request, &scope, shipping_method, read).await;
         if let Err(e) = &result {
             super::replay::settle_refused(self.store.as_ref(), &scope, key, e).await;
         }
@@ -177,9 +182,8 @@ impl<S: Store> Commerce<S> {
         request: &CheckoutRequest,
         scope: &str,
         shipping_method: Option<&str>,
+        read: CartRead,
     ) -> Result<Order, CommerceError> {
-        // The cart and its variants' records in one read.
-        let read = self.read_cart(&request.owner, None).await?;
         let (Some(mut cart), records) = (read.cart, read.records) else {
             return Err(CommerceError::CartEmpty);
         };

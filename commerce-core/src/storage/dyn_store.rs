@@ -98,6 +98,16 @@ pub trait ErasedStore: Send + Sync {
         owner: CartOwner,
         also: Option<VariantId>,
     ) -> BoxFuture<'_, Result<(Option<Cart>, Vec<VariantRecord>), StoreError>>;
+    /// See [`CartStore::begin_with_cart`].
+    fn begin_with_cart(
+        &self,
+        scope: String,
+        key: IdempotencyKey,
+        fingerprint: Fingerprint,
+        now: DateTime<Utc>,
+        lock_until: DateTime<Utc>,
+        owner: CartOwner,
+    ) -> BoxFuture<'_, Result<Result<CartWithVariants, Begin>, StoreError>>;
     /// See [`CartStore::save_cart`].
     fn save_cart(&self, cart: Cart)
     -> BoxFuture<'_, Result<Result<Cart, CartChanged>, StoreError>>;
@@ -444,6 +454,29 @@ impl<T: Store> ErasedStore for T {
         also: Option<VariantId>,
     ) -> BoxFuture<'_, Result<(Option<Cart>, Vec<VariantRecord>), StoreError>> {
         Box::pin(async move { <T as CartStore>::cart_with_variants(self, &owner, also).await })
+    }
+
+    fn begin_with_cart(
+        &self,
+        scope: String,
+        key: IdempotencyKey,
+        fingerprint: Fingerprint,
+        now: DateTime<Utc>,
+        lock_until: DateTime<Utc>,
+        owner: CartOwner,
+    ) -> BoxFuture<'_, Result<Result<CartWithVariants, Begin>, StoreError>> {
+        Box::pin(async move {
+            <T as CartStore>::begin_with_cart(
+                self,
+                &scope,
+                &key,
+                fingerprint,
+                now,
+                lock_until,
+                &owner,
+            )
+            .await
+        })
     }
 
     fn save_cart(
@@ -971,6 +1004,25 @@ impl CartStore for DynStore {
         also: Option<VariantId>,
     ) -> impl Future<Output = Result<(Option<Cart>, Vec<VariantRecord>), StoreError>> + Send {
         self.0.cart_with_variants(owner.clone(), also)
+    }
+
+    fn begin_with_cart(
+        &self,
+        scope: &str,
+        key: &IdempotencyKey,
+        fingerprint: Fingerprint,
+        now: DateTime<Utc>,
+        lock_until: DateTime<Utc>,
+        owner: &CartOwner,
+    ) -> impl Future<Output = Result<Result<CartWithVariants, Begin>, StoreError>> + Send {
+        self.0.begin_with_cart(
+            scope.to_owned(),
+            key.clone(),
+            fingerprint,
+            now,
+            lock_until,
+            owner.clone(),
+        )
     }
 
     fn merge_carts(

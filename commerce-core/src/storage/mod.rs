@@ -237,7 +237,58 @@ pub trait CartStore: Send + Sync {
     {
         cart_and_variants(self, owner, also)
     }
+
+    /// Checkout's first two steps: claims `key` in `scope` as
+    /// [`IdempotencyStore::begin`] does and, only when the claim is this
+    /// call's ([`Begin::Started`]), reads the owner's cart with its lines'
+    /// variants as [`CartStore::cart_with_variants`] answers it (no `also`),
+    /// as it is once the claim is taken. `Ok(Err(begin))` is the claim's
+    /// answer when it is not `Started`; nothing is read then. A store that
+    /// can do both in one round trip overrides it; the default is the two
+    /// calls, [`begin_then_cart`].
+    fn begin_with_cart(
+        &self,
+        scope: &str,
+        key: &IdempotencyKey,
+        fingerprint: Fingerprint,
+        now: DateTime<Utc>,
+        lock_until: DateTime<Utc>,
+        owner: &CartOwner,
+    ) -> impl Future<Output = Result<Result<CartWithVariants, Begin>, StoreError>> + Send
+    where
+        Self: CatalogStore + IdempotencyStore + Sized,
+    {
+        begin_then_cart(self, scope, key, fingerprint, now, lock_until, owner)
+    }
 }
+
+/// [`CartStore::begin_with_cart`] by two calls: the claim, then, when it
+/// is `Started`, the cart. For stores that override it only where they can
+/// do better.
+///
+/// # Errors
+/// What either call returns.
+pub async fn begin_then_cart<S: CartStore + CatalogStore + IdempotencyStore>(
+    store: &S,
+    scope: &str,
+    key: &IdempotencyKey,
+    fingerprint: Fingerprint,
+    now: DateTime<Utc>,
+    lock_until: DateTime<Utc>,
+    owner: &CartOwner,
+) -> Result<Result<CartWithVariants, Begin>, StoreError> {
+    match store
+        .begin(scope, key, fingerprint, now, lock_until)
+        .await?
+    {
+        Begin::Started => Ok(Ok(store.cart_with_variants(owner, None).await?)),
+        other => Ok(Err(other)),
+    }
+}
+
+/// A cart (`None` when the owner has none) with the records of its lines'
+/// variants, as [`CartStore::cart_with_variants`] answers it.
+pub type CartWithVariants = (Option<Cart>, Vec<VariantRecord>);
 
 /// [`CartStore::cart_with_variants`] by two reads: the cart, then the
 /// variants of its lines and `also` (none read when there are none). For

@@ -15,7 +15,7 @@ use crate::payment::{PaymentGateway, PaymentStatus};
 use crate::pricing::{NotApplied, Outcome};
 use crate::quantity::Quantity;
 use crate::service::{CartIssue, CommerceError};
-use crate::storage::{PaymentOutcome, Store};
+use crate::storage::{CartWithVariants, PaymentOutcome, Store};
 
 fn q(n: i64) -> Quantity {
     expect(Quantity::new(n), "quantity")
@@ -311,6 +311,81 @@ pub async fn cart_with_variants_is_the_cart_and_its_lines_records<S: Store>(h: &
         read(Some(gone)).await,
         (stored, lines),
         "no record for a variant no store has"
+    );
+}
+
+/// A claim with the cart ([`crate::storage::CartStore::begin_with_cart`])
+/// answers what `begin` answers, and only a claim it takes reads the cart,
+/// as `cart_with_variants` reads it: a first call takes the key and reads
+/// the cart; the same key again is in progress, then a replay once
+/// completed, or a mismatch with another fingerprint (nothing read); a
+/// released key is taken again; an owner without a cart reads none.
+pub async fn begin_with_cart_claims_then_reads<S: Store>(h: &Harness<S>) {
+    let s = h.store();
+    let (_, store) = h.seller("claims").await;
+    let a = h.product(store, None, "Apron", "12.00", 5).await;
+    let b = h.product(store, None, "Bowl", "7.50", 5).await;
+    let owner = guest();
+    expect(h.commerce.add_to_cart(&owner, a, q(1)).await, "add a");
+    expect(h.commerce.add_to_cart(&owner, b, q(2)).await, "add b");
+    let sorted = |read: CartWithVariants| {
+        let (cart, mut records) = read;
+        records.sort_by_key(|r| r.variant.id);
+        (cart, records)
+    };
+    let expected = sorted(expect(s.cart_with_variants(&owner, None).await, "read"));
+    assert_eq!(expected.1.len(), 2, "both lines' records");
+    let now = h.clock_now();
+    let lock = now + Duration::seconds(30);
+    let key = new_key();
+    let fp = Fingerprint::of(&[b"checkout"]);
+    let claim = |scope: &'static str, fp: Fingerprint, owner: CartOwner| {
+        let key = key.clone();
+        async move {
+            expect(
+                s.begin_with_cart(scope, &key, fp, now, lock, &owner).await,
+                "begin with cart",
+            )
+            .map(sorted)
+        }
+    };
+
+    assert_eq!(
+        claim("c", fp, owner.clone()).await,
+        Ok(expected.clone()),
+        "a new key: taken, and the cart with its lines' records"
+    );
+    assert_eq!(
+        expect(s.begin("c", &key, fp, now, lock).await, "begin"),
+        Begin::InProgress,
+        "the claim was taken"
+    );
+    assert_eq!(
+        claim("c", fp, owner.clone()).await,
+        Err(Begin::InProgress),
+        "the same key while it runs"
+    );
+    assert_eq!(
+        claim("c", Fingerprint::of(&[b"other"]), owner.clone()).await,
+        Err(Begin::Mismatch),
+        "the same key for another request"
+    );
+    expect(s.complete("c", &key, "done".into()).await, "complete");
+    assert_eq!(
+        claim("c", fp, owner.clone()).await,
+        Err(Begin::Replay("done".into())),
+        "a completed key replays"
+    );
+    assert_eq!(
+        claim("d", fp, owner.clone()).await,
+        Ok(expected),
+        "keys are scoped"
+    );
+    expect(s.release("d", &key).await, "release");
+    assert_eq!(
+        claim("d", fp, guest()).await,
+        Ok((None, vec![])),
+        "a released key is taken again; an owner without a cart reads none"
     );
 }
 

@@ -1,16 +1,72 @@
 //! Carts: compare-and-set on `version`; a guest cart merged into an
 //! account's in one step.
 
+use chrono::{DateTime, Utc};
 use commerce_core::cart::{Cart, CartOwner};
+use commerce_core::idempotency::{Begin, Fingerprint, IdempotencyKey};
 use commerce_core::ids::{CartId, VariantId};
 use commerce_core::storage::{
-    CartChanged, CartStore, StoreError, VariantRecord, cart_and_variants,
+    CartChanged, CartStore, CartWithVariants, StoreError, VariantRecord, begin_then_cart,
+    cart_and_variants,
 };
 
 use super::{Done, SqlStore, TxResult, write_tx};
 use crate::backend::{Backend, Dialect, q};
 use crate::error::backend;
-use crate::rows::{CartRow, CartVariantRow, json, owner_key, variant_columns};
+use crate::rows::{
+    CartRow, CartVariantRow, ClaimedCartVariantRow, json, owner_key, variant_columns,
+};
+
+/// The select list and joins of a cart with its variants and their
+/// products (`$1`: the owner's key; `$2`: a variant to read besides the
+/// lines', or NULL): one row per variant (the lines' and `$2`'s, each
+/// once), with the cart's columns on every row; one row of NULLs when
+/// there is neither cart nor variant. The ids go to the primary key as one
+/// array (`= ANY`), so the plan is index probes whatever the size of the
+/// catalog (a join on the unnested lines was planned as a hash join over
+/// every variant of a small catalog, at twice the cost). PostgreSQL only.
+macro_rules! cart_with_variants {
+    () => {
+        concat!(
+            "c.id AS c_id, c.currency AS c_currency, c.lines AS c_lines, \
+             c.codes AS c_codes, c.shipping_method AS c_shipping_method, \
+             c.version AS c_version, c.created_at AS c_created_at, \
+             c.updated_at AS c_updated_at, ",
+            variant_columns!(),
+            ", p.store_id AS p_store_id, p.category_id AS p_category_id, \
+             p.name AS p_name, p.description AS p_description, p.images AS p_images, \
+             p.created_at AS p_created_at, p.deleted_at AS p_deleted_at \
+             FROM (SELECT CAST($1 AS text) AS owner_key) AS o \
+             LEFT JOIN carts c ON c.owner_key = o.owner_key \
+             LEFT JOIN variants v ON v.id = ANY (ARRAY( \
+                 SELECT CAST(e ->> 'variant_id' AS uuid) \
+                 FROM jsonb_array_elements(c.lines) AS e \
+             ) || CAST($2 AS uuid)) \
+             LEFT JOIN products p ON p.id = v.product_id"
+        )
+    };
+}
+
+/// The cart and the variants' records of [`cart_with_variants!`]'s rows.
+fn cart_and_records(
+    owner: &CartOwner,
+    rows: Vec<CartVariantRow>,
+) -> Result<CartWithVariants, StoreError> {
+    let mut cart = None;
+    let mut records = Vec::with_capacity(rows.len());
+    for row in rows {
+        if cart.is_none()
+            && let Some(c) = row.cart
+        {
+            cart = Some(CartRow::from(c).into_domain(owner.clone())?);
+        }
+        if let Some(v) = row.variant {
+            let (variant, product) = v.into_domain()?;
+            records.push(VariantRecord { variant, product });
+        }
+    }
+    Ok((cart, records))
+}
 
 /// The version `cart` was read at, as stored.
 fn stored_version(cart: &Cart) -> Result<i64, StoreError> {
@@ -173,52 +229,66 @@ impl<B: Backend> CartStore for SqlStore<B> {
         if B::DIALECT != Dialect::Postgres {
             return cart_and_variants(self, owner, also).await;
         }
-        // One row per variant (the lines' and `also`'s, each once), with
-        // the cart's columns on every row; one row of NULLs when there is
-        // neither cart nor variant. The ids go to the primary key as one
-        // array (`= ANY`), so the plan is index probes whatever the size
-        // of the catalog (a join on the unnested lines was planned as a
-        // hash join over every variant of a small catalog, at twice the cost).
         let rows: Vec<CartVariantRow> = B::read_all(
             &self.db,
             q!(
-                concat!(
-                    "SELECT c.id AS c_id, c.currency AS c_currency, c.lines AS c_lines, \
-                     c.codes AS c_codes, c.shipping_method AS c_shipping_method, \
-                     c.version AS c_version, c.created_at AS c_created_at, \
-                     c.updated_at AS c_updated_at, ",
-                    variant_columns!(),
-                    ", p.store_id AS p_store_id, p.category_id AS p_category_id, \
-                     p.name AS p_name, p.description AS p_description, p.images AS p_images, \
-                     p.created_at AS p_created_at, p.deleted_at AS p_deleted_at \
-                     FROM (SELECT CAST($1 AS text) AS owner_key) AS o \
-                     LEFT JOIN carts c ON c.owner_key = o.owner_key \
-                     LEFT JOIN variants v ON v.id = ANY (ARRAY( \
-                         SELECT CAST(e ->> 'variant_id' AS uuid) \
-                         FROM jsonb_array_elements(c.lines) AS e \
-                     ) || CAST($2 AS uuid)) \
-                     LEFT JOIN products p ON p.id = v.product_id"
-                ),
+                concat!("SELECT ", cart_with_variants!()),
                 owner_key(owner),
                 also.map(|v| v.as_uuid())
             ),
         )
         .await
         .map_err(backend)?;
-        let mut cart = None;
-        let mut records = Vec::with_capacity(rows.len());
-        for row in rows {
-            if cart.is_none()
-                && let Some(c) = row.cart
-            {
-                cart = Some(CartRow::from(c).into_domain(owner.clone())?);
-            }
-            if let Some(v) = row.variant {
-                let (variant, product) = v.into_domain()?;
-                records.push(VariantRecord { variant, product });
-            }
+        cart_and_records(owner, rows)
+    }
+
+    async fn begin_with_cart(
+        &self,
+        scope: &str,
+        key: &IdempotencyKey,
+        fingerprint: Fingerprint,
+        now: DateTime<Utc>,
+        lock_until: DateTime<Utc>,
+        owner: &CartOwner,
+    ) -> Result<Result<CartWithVariants, Begin>, StoreError> {
+        if B::DIALECT != Dialect::Postgres {
+            return begin_then_cart(self, scope, key, fingerprint, now, lock_until, owner).await;
         }
-        Ok((cart, records))
+        // The claim's insert (as `IdempotencyStore::begin` makes it: its
+        // own transaction, committed without waiting for the disk) and the
+        // cart's read in one statement. The read sees the statement's
+        // snapshot, as a read right after the claim would; the order's
+        // statement checks the cart's version anyway.
+        let rows: Vec<ClaimedCartVariantRow> = B::write_all(
+            &self.db,
+            q!(
+                concat!(
+                    "WITH k AS (INSERT INTO idempotency_keys (scope, idem_key, fingerprint, \
+                     response, locked_until, created_at) \
+                     SELECT $3, $4, $5, NULL, $6, $7 \
+                     FROM (SELECT set_config('synchronous_commit', 'off', true)) AS ephemeral \
+                     ON CONFLICT DO NOTHING RETURNING 1) \
+                     SELECT (SELECT COUNT(*) FROM k) AS claimed, ",
+                    cart_with_variants!()
+                ),
+                owner_key(owner),
+                None::<uuid::Uuid>,
+                scope,
+                key.as_str(),
+                fingerprint.as_bytes().to_vec(),
+                lock_until,
+                now
+            ),
+        )
+        .await
+        .map_err(backend)?;
+        if rows.first().is_some_and(|r| r.claimed) {
+            let rows = rows.into_iter().map(|r| r.row).collect();
+            return Ok(Ok(cart_and_records(owner, rows)?));
+        }
+        // The key exists (a replay, a retry, a request still running):
+        // `begin` reads it, as without the cart.
+        begin_then_cart(self, scope, key, fingerprint, now, lock_until, owner).await
     }
 
     async fn save_cart(&self, cart: Cart) -> Result<Result<Cart, CartChanged>, StoreError> {
