@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use commerce_core::account::Email;
 use commerce_core::idempotency::{Begin, Fingerprint, IdempotencyKey};
-use commerce_core::ids::{EventId, PaymentId, StoreId};
+use commerce_core::ids::{EventId, OrderId, PaymentId, StoreId};
 use commerce_core::money::Money;
 use commerce_core::order::{Order, OrderLine};
 use commerce_core::outbox::{EventKind, OutboxEvent};
@@ -195,6 +195,11 @@ fn fingerprint() -> Fingerprint {
     Fingerprint::of(&[b"commerce-jobs"])
 }
 
+/// The idempotency key of an effect (a mail, a refund).
+fn effect_key(key: &str) -> Result<IdempotencyKey, JobError> {
+    IdempotencyKey::parse(key).map_err(|e| JobError::permanent(e.to_string()))
+}
+
 enum Claim {
     Mine(IdempotencyKey),
     Done,
@@ -279,9 +284,8 @@ impl<S: Store + 'static> Handlers<S> {
         };
         match &event.kind {
             EventKind::OrderPlaced { order_id } => {
-                let order = self.order(*order_id).await?;
                 note(
-                    self.mail_buyer(id, self.templates.order_placed(&order))
+                    self.mail_buyer_about(id, *order_id, |t, o| t.order_placed(o))
                         .await,
                 );
             }
@@ -301,9 +305,8 @@ impl<S: Store + 'static> Handlers<S> {
                 );
             }
             EventKind::OrderExpired { order_id } => {
-                let order = self.order(*order_id).await?;
                 note(
-                    self.mail_buyer(id, self.templates.order_expired(&order))
+                    self.mail_buyer_about(id, *order_id, |t, o| t.order_expired(o))
                         .await,
                 );
             }
@@ -376,6 +379,43 @@ impl<S: Store + 'static> Handlers<S> {
             .map_or_else(|| "your store".to_owned(), |s| s.name))
     }
 
+    /// The buyer's mail about an order, when it is the event's only
+    /// effect: the mail's claim and the order in one read
+    /// ([`commerce_core::storage::OrderStore::begin_with_order`]), then the
+    /// mail `write` makes. A missing order or a mail that cannot be written
+    /// gives the claim back.
+    async fn mail_buyer_about(
+        &self,
+        event: EventId,
+        order: OrderId,
+        write: impl FnOnce(&Templates, &Order) -> Result<Mail, String>,
+    ) -> Result<(), JobError> {
+        let key = effect_key(&format!("{event}:buyer"))?;
+        let (now, until) = self.claim_window();
+        let store = self.commerce.store();
+        let found = match store
+            .begin_with_order(MAIL_SCOPE, &key, fingerprint(), now, until, order)
+            .await
+            .map_err(store_err)?
+        {
+            Ok(found) => found,
+            Err(Begin::Replay(_) | Begin::Mismatch) => return Ok(()),
+            Err(Begin::InProgress) => return Err(self.in_progress(MAIL_SCOPE, &key)),
+            // Not an answer a store gives with `Err`; read the order then.
+            Err(Begin::Started) => store.order(order).await.map_err(store_err)?,
+        };
+        let mail = found
+            .ok_or_else(|| format!("order {order} not found"))
+            .and_then(|o| write(&self.templates, &o));
+        match mail {
+            Ok(mail) => self.send_claimed(&key, mail).await,
+            Err(why) => {
+                let _ = store.release(MAIL_SCOPE, &key).await;
+                Err(JobError::permanent(why))
+            }
+        }
+    }
+
     async fn mail_buyer(&self, event: EventId, mail: Result<Mail, String>) -> Result<(), JobError> {
         match mail {
             Ok(mail) => self.send_once(&format!("{event}:buyer"), mail).await,
@@ -430,11 +470,8 @@ impl<S: Store + 'static> Handlers<S> {
 
     /// Claims `key` in `scope`; `Done` when an earlier delivery finished it.
     async fn claim(&self, scope: &str, key: &str) -> Result<Claim, JobError> {
-        let key = IdempotencyKey::parse(key).map_err(|e| JobError::permanent(e.to_string()))?;
-        let now = self.commerce.clock().now();
-        let until = now
-            + chrono::Duration::from_std(self.config.claim)
-                .unwrap_or_else(|_| chrono::Duration::minutes(2));
+        let key = effect_key(key)?;
+        let (now, until) = self.claim_window();
         match self
             .commerce
             .store()
@@ -444,14 +481,28 @@ impl<S: Store + 'static> Handlers<S> {
         {
             Begin::Started => Ok(Claim::Mine(key)),
             Begin::Replay(_) | Begin::Mismatch => Ok(Claim::Done),
-            Begin::InProgress => Err(JobError::retry_after(
-                format!(
-                    "{scope} {} is being handled by another delivery",
-                    key.as_str()
-                ),
-                self.config.claim,
-            )),
+            Begin::InProgress => Err(self.in_progress(scope, &key)),
         }
+    }
+
+    /// Now, and until when a claim taken now holds.
+    fn claim_window(&self) -> (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) {
+        let now = self.commerce.clock().now();
+        let until = now
+            + chrono::Duration::from_std(self.config.claim)
+                .unwrap_or_else(|_| chrono::Duration::minutes(2));
+        (now, until)
+    }
+
+    /// The retry for a claim another delivery holds.
+    fn in_progress(&self, scope: &str, key: &IdempotencyKey) -> JobError {
+        JobError::retry_after(
+            format!(
+                "{scope} {} is being handled by another delivery",
+                key.as_str()
+            ),
+            self.config.claim,
+        )
     }
 
     /// Sends `mail` unless a delivery already sent it under `key`.
@@ -459,10 +510,16 @@ impl<S: Store + 'static> Handlers<S> {
         let Claim::Mine(key) = self.claim(MAIL_SCOPE, key).await? else {
             return Ok(());
         };
+        self.send_claimed(&key, mail).await
+    }
+
+    /// Sends `mail` under `key`, claimed by this delivery: records it sent,
+    /// or gives the claim back when it could not be sent.
+    async fn send_claimed(&self, key: &IdempotencyKey, mail: Mail) -> Result<(), JobError> {
         let store = self.commerce.store();
         match self.mailer.send(&mail).await {
             Ok(()) => {
-                if let Err(e) = store.complete(MAIL_SCOPE, &key, "sent".to_owned()).await {
+                if let Err(e) = store.complete(MAIL_SCOPE, key, "sent".to_owned()).await {
                     // Sent: do not fail the job (a retry would send it again
                     // once the claim lapses). The claim stays until pruned.
                     tracing::warn!(key = key.as_str(), error = %e, "mail sent but not recorded");
@@ -470,7 +527,7 @@ impl<S: Store + 'static> Handlers<S> {
                 Ok(())
             }
             Err(e) => {
-                let _ = store.release(MAIL_SCOPE, &key).await;
+                let _ = store.release(MAIL_SCOPE, key).await;
                 if e.is_retryable() {
                     Err(JobError::retry(e.to_string()))
                 } else {

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use commerce_core::Quantity;
 use commerce_core::account::Email;
 use commerce_core::outbox::EventKind;
-use commerce_core::storage::{AuditStore, InMemoryStore, OrderStore, OutboxStore};
+use commerce_core::storage::{
+    AuditStore, IdempotencyStore, InMemoryStore, OrderStore, OutboxStore,
+};
 use commerce_core::testkit::{Harness, expect, guest};
 use commerce_jobs::handlers::{AccountMail, AccountMailKind, Handlers, enqueue_account_mail};
 use commerce_jobs::mail::RecordingMailer;
@@ -361,4 +363,72 @@ async fn account_mails_carry_their_link_or_code_once() {
         audit.events.is_empty(),
         "account mails are not outbox events"
     );
+}
+
+/// The order-placed mail (its claim and the order read together): a failed
+/// send gives the claim back and the retry sends it, once; an event whose
+/// order does not exist fails for good and leaves no claim behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_placed_mail_is_sent_once_after_a_failure() {
+    let (h, _) = harness();
+    let (_, shop) = common::seller(&h, "placed", "p@example.com").await;
+    let v = h.product(shop, None, "Jar", "9.00", 5).await;
+    let order = expect(h.guest_buys(v, 1).await, "checkout");
+    let events = expect(h.store().pending_events(100).await, "events");
+    let placed = events
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::OrderPlaced { order_id } if order_id == order.id))
+        .unwrap_or_else(|| panic!("no placed event"));
+    let mailer = RecordingMailer::new();
+    let handlers = Handlers::new(
+        h.commerce.clone(),
+        Arc::new(mailer.clone()),
+        common::settings(),
+    );
+    mailer.fail_next(1);
+    assert!(
+        handlers.handle_event(placed).await.is_err(),
+        "the mail failed"
+    );
+    assert!(mailer.sent().is_empty());
+    expect(handlers.handle_event(placed).await, "retry");
+    expect(handlers.handle_event(placed).await, "duplicate");
+    let sent = mailer.sent();
+    assert_eq!(sent.len(), 1, "{:?}", common::sent(&mailer));
+    assert!(sent[0].subject.contains(&format!("#{}", order.number)));
+
+    let orphan = commerce_core::outbox::OutboxEvent {
+        id: commerce_core::ids::EventId::new(),
+        kind: EventKind::OrderPlaced {
+            order_id: commerce_core::ids::OrderId::new(),
+        },
+        created_at: h.clock_now(),
+        relayed_at: None,
+    };
+    assert!(
+        handlers.handle_event(&orphan).await.is_err(),
+        "no such order"
+    );
+    let key = expect(
+        commerce_core::idempotency::IdempotencyKey::parse(&format!("{}:buyer", orphan.id)),
+        "key",
+    );
+    let now = h.clock_now();
+    assert_eq!(
+        expect(
+            h.store()
+                .begin(
+                    commerce_jobs::handlers::MAIL_SCOPE,
+                    &key,
+                    commerce_core::idempotency::Fingerprint::of(&[b"probe"]),
+                    now,
+                    now + chrono::Duration::seconds(30),
+                )
+                .await,
+            "begin"
+        ),
+        commerce_core::idempotency::Begin::Started,
+        "the claim was given back"
+    );
+    assert_eq!(mailer.sent().len(), 1, "nothing more was sent");
 }

@@ -325,6 +325,35 @@ where
     }
 }
 
+/// An order's row, if there is one, read by the statement that also
+/// claimed an idempotency key (`claimed`: 1 when the claim was taken); the
+/// order's columns are NULL when there is no such order.
+#[derive(Debug)]
+pub(crate) struct ClaimedOrderRow {
+    pub(crate) claimed: bool,
+    pub(crate) order: Option<OrderRow>,
+}
+
+impl<'r, R> sqlx::FromRow<'r, R> for ClaimedOrderRow
+where
+    R: sqlx::Row,
+    OrderRow: sqlx::FromRow<'r, R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<Uuid>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    &'r str: sqlx::ColumnIndex<R>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        let order = match row.try_get::<Option<Uuid>, _>("id")? {
+            Some(_) => Some(OrderRow::from_row(row)?),
+            None => None,
+        };
+        Ok(ClaimedOrderRow {
+            claimed: row.try_get::<i64, _>("claimed")? > 0,
+            order,
+        })
+    }
+}
+
 /// A [`CartVariantRow`] read by the statement that also claimed an
 /// idempotency key: `claimed` is 1 on every row when the claim was taken.
 #[derive(Debug)]

@@ -154,6 +154,16 @@ pub trait ErasedStore: Send + Sync {
     ) -> BoxFuture<'_, Result<Result<Order, PlaceRejection>, StoreError>>;
     /// See [`OrderStore::order`].
     fn order(&self, id: OrderId) -> BoxFuture<'_, Result<Option<Order>, StoreError>>;
+    /// See [`OrderStore::begin_with_order`].
+    fn begin_with_order(
+        &self,
+        scope: String,
+        key: IdempotencyKey,
+        fingerprint: Fingerprint,
+        now: DateTime<Utc>,
+        lock_until: DateTime<Utc>,
+        order: OrderId,
+    ) -> BoxFuture<'_, Result<Result<Option<Order>, Begin>, StoreError>>;
     /// See [`OrderStore::orders`].
     fn orders(
         &self,
@@ -551,6 +561,29 @@ impl<T: Store> ErasedStore for T {
 
     fn order(&self, id: OrderId) -> BoxFuture<'_, Result<Option<Order>, StoreError>> {
         Box::pin(async move { <T as OrderStore>::order(self, id).await })
+    }
+
+    fn begin_with_order(
+        &self,
+        scope: String,
+        key: IdempotencyKey,
+        fingerprint: Fingerprint,
+        now: DateTime<Utc>,
+        lock_until: DateTime<Utc>,
+        order: OrderId,
+    ) -> BoxFuture<'_, Result<Result<Option<Order>, Begin>, StoreError>> {
+        Box::pin(async move {
+            <T as OrderStore>::begin_with_order(
+                self,
+                &scope,
+                &key,
+                fingerprint,
+                now,
+                lock_until,
+                order,
+            )
+            .await
+        })
     }
 
     fn orders(
@@ -1102,6 +1135,25 @@ impl OrderStore for DynStore {
 
     fn order(&self, id: OrderId) -> impl Future<Output = Result<Option<Order>, StoreError>> + Send {
         self.0.order(id)
+    }
+
+    fn begin_with_order(
+        &self,
+        scope: &str,
+        key: &IdempotencyKey,
+        fingerprint: Fingerprint,
+        now: DateTime<Utc>,
+        lock_until: DateTime<Utc>,
+        order: OrderId,
+    ) -> impl Future<Output = Result<Result<Option<Order>, Begin>, StoreError>> + Send {
+        self.0.begin_with_order(
+            scope.to_owned(),
+            key.clone(),
+            fingerprint,
+            now,
+            lock_until,
+            order,
+        )
     }
 
     fn orders(

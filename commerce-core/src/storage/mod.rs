@@ -262,6 +262,30 @@ pub trait CartStore: Send + Sync {
     }
 }
 
+/// [`OrderStore::begin_with_order`] by two calls: the claim, then, when it
+/// is `Started`, the order. For stores that override it only where they
+/// can do better.
+///
+/// # Errors
+/// What either call returns.
+pub async fn begin_then_order<S: OrderStore + IdempotencyStore>(
+    store: &S,
+    scope: &str,
+    key: &IdempotencyKey,
+    fingerprint: Fingerprint,
+    now: DateTime<Utc>,
+    lock_until: DateTime<Utc>,
+    order: OrderId,
+) -> Result<Result<Option<Order>, Begin>, StoreError> {
+    match store
+        .begin(scope, key, fingerprint, now, lock_until)
+        .await?
+    {
+        Begin::Started => Ok(Ok(store.order(order).await?)),
+        other => Ok(Err(other)),
+    }
+}
+
 /// [`CartStore::begin_with_cart`] by two calls: the claim, then, when it
 /// is `Started`, the cart. For stores that override it only where they can
 /// do better.
@@ -567,6 +591,28 @@ pub trait OrderStore: Send + Sync {
     ) -> impl Future<Output = Result<Result<Order, PlaceRejection>, StoreError>> + Send;
     /// An order.
     fn order(&self, id: OrderId) -> impl Future<Output = Result<Option<Order>, StoreError>> + Send;
+    /// An effect's first two steps (a mail about an order, say): claims
+    /// `key` in `scope` as [`IdempotencyStore::begin`] does and, only when
+    /// the claim is this call's ([`Begin::Started`]), reads the order as
+    /// [`OrderStore::order`] does (`None` when there is none; the claim is
+    /// taken all the same). `Ok(Err(begin))` is the claim's answer when it
+    /// is not `Started`; nothing is read then. A store that can do both in
+    /// one round trip overrides it; the default is the two calls,
+    /// [`begin_then_order`].
+    fn begin_with_order(
+        &self,
+        scope: &str,
+        key: &IdempotencyKey,
+        fingerprint: Fingerprint,
+        now: DateTime<Utc>,
+        lock_until: DateTime<Utc>,
+        order: OrderId,
+    ) -> impl Future<Output = Result<Result<Option<Order>, Begin>, StoreError>> + Send
+    where
+        Self: IdempotencyStore + Sized,
+    {
+        begin_then_order(self, scope, key, fingerprint, now, lock_until, order)
+    }
     /// Orders matching a filter, newest first.
     fn orders(
         &self,

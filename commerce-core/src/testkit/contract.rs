@@ -389,6 +389,91 @@ pub async fn begin_with_cart_claims_then_reads<S: Store>(h: &Harness<S>) {
     );
 }
 
+/// A claim with an order ([`crate::storage::OrderStore::begin_with_order`])
+/// answers what `begin` answers, and only a claim it takes reads the order,
+/// as `order` reads it (refunds included); an order that does not exist
+/// reads `None` with the claim taken.
+pub async fn begin_with_order_claims_then_reads<S: Store>(h: &Harness<S>) {
+    let s = h.store();
+    let (_, store) = h.seller("order-claims").await;
+    let v = h.product(store, None, "Ewer", "30.00", 5).await;
+    let order = expect(h.guest_buys(v, 1).await, "checkout");
+    let refunded = expect(h.guest_buys(v, 1).await, "checkout");
+    h.pay(refunded.id).await;
+    expect(
+        expect(
+            s.refund(refunded.id, usd("10.00"), "chipped", h.clock_now())
+                .await,
+            "refund",
+        )
+        .map_err(|e| e.to_string()),
+        "refunded",
+    );
+    let now = h.clock_now();
+    let lock = now + Duration::seconds(30);
+    let fp = Fingerprint::of(&[b"mail"]);
+    let claim = |key: crate::idempotency::IdempotencyKey,
+                 fp: Fingerprint,
+                 id: crate::ids::OrderId| async move {
+        expect(
+            s.begin_with_order("mail", &key, fp, now, lock, id).await,
+            "begin with order",
+        )
+    };
+    let stored = |id| async move { expect(s.order(id).await, "order") };
+
+    let key = new_key();
+    assert_eq!(
+        claim(key.clone(), fp, order.id).await,
+        Ok(stored(order.id).await),
+        "a new key: taken, and the order"
+    );
+    assert_eq!(
+        expect(s.begin("mail", &key, fp, now, lock).await, "begin"),
+        Begin::InProgress,
+        "the claim was taken"
+    );
+    assert_eq!(
+        claim(key.clone(), fp, order.id).await,
+        Err(Begin::InProgress),
+        "the same key while it runs"
+    );
+    assert_eq!(
+        claim(key.clone(), Fingerprint::of(&[b"other"]), order.id).await,
+        Err(Begin::Mismatch),
+        "the same key for another effect"
+    );
+    expect(s.complete("mail", &key, "sent".into()).await, "complete");
+    assert_eq!(
+        claim(key, fp, order.id).await,
+        Err(Begin::Replay("sent".into())),
+        "a completed key replays"
+    );
+
+    let with_refunds = stored(refunded.id).await;
+    assert_eq!(
+        with_refunds.as_ref().map(|o| o.refunds.len()),
+        Some(1),
+        "the refunded order has its refund"
+    );
+    assert_eq!(
+        claim(new_key(), fp, refunded.id).await,
+        Ok(with_refunds),
+        "an order with refunds is read with them"
+    );
+    let missing = new_key();
+    assert_eq!(
+        claim(missing.clone(), fp, crate::ids::OrderId::new()).await,
+        Ok(None),
+        "no such order"
+    );
+    assert_eq!(
+        expect(s.begin("mail", &missing, fp, now, lock).await, "begin"),
+        Begin::InProgress,
+        "the claim is taken even without an order"
+    );
+}
+
 /// A price change after adding is shown; checkout refuses once, then accepts.
 pub async fn price_change_is_reported_then_accepted<S: Store>(h: &Harness<S>) {
     let (_, store) = h.seller("prices").await;

@@ -336,6 +336,7 @@ macro_rules! conformance_suite {
             guest_carts_are_isolated,
             cart_with_variants_is_the_cart_and_its_lines_records,
             begin_with_cart_claims_then_reads,
+            begin_with_order_claims_then_reads,
             price_change_is_reported_then_accepted,
             withdrawn_product_blocks_checkout,
             codes_are_refused_with_the_reason,

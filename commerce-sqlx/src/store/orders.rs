@@ -5,11 +5,14 @@
 //! apply.
 
 use chrono::{DateTime, Utc};
+use commerce_core::idempotency::{Begin, Fingerprint, IdempotencyKey};
 use commerce_core::ids::OrderId;
 use commerce_core::money::Money;
 use commerce_core::order::{InvalidTransition, Order, OrderEvent, OrderStatus};
 use commerce_core::outbox::EventKind;
-use commerce_core::storage::{OrderFilter, Page, RefundRejection, StoreError, UsageState};
+use commerce_core::storage::{
+    OrderFilter, Page, RefundRejection, StoreError, UsageState, begin_then_order,
+};
 use uuid::Uuid;
 
 use super::{
@@ -18,7 +21,7 @@ use super::{
 };
 use crate::backend::{Arg, Backend, Dialect, Q, q};
 use crate::error::corrupt;
-use crate::rows::{OrderRow, OrderSnapshotRef, json, order_by_id, order_columns};
+use crate::rows::{ClaimedOrderRow, OrderRow, OrderSnapshotRef, json, order_by_id, order_columns};
 
 fn minor(m: Money) -> i64 {
     m.minor()
@@ -505,6 +508,63 @@ impl<B: Backend> SqlStore<B> {
             .map_err(Fail::into_store)?;
         drop(tx);
         Ok(order)
+    }
+
+    /// [`OrderStore::begin_with_order`]: on PostgreSQL the claim's insert
+    /// (as `IdempotencyStore::begin` makes it: its own transaction,
+    /// committed without waiting for the disk) and the order's row in one
+    /// statement; an order with refunds reads them in a second.
+    ///
+    /// [`OrderStore::begin_with_order`]: commerce_core::storage::OrderStore::begin_with_order
+    pub(crate) async fn claim_and_read_order(
+        &self,
+        scope: &str,
+        key: &IdempotencyKey,
+        fingerprint: Fingerprint,
+        now: DateTime<Utc>,
+        lock_until: DateTime<Utc>,
+        id: OrderId,
+    ) -> Result<Result<Option<Order>, Begin>, StoreError> {
+        if B::DIALECT != Dialect::Postgres {
+            return begin_then_order(self, scope, key, fingerprint, now, lock_until, id).await;
+        }
+        let rows: Vec<ClaimedOrderRow> = B::write_all(
+            &self.db,
+            q!(
+                concat!(
+                    "WITH k AS (INSERT INTO idempotency_keys (scope, idem_key, fingerprint, \
+                     response, locked_until, created_at) \
+                     SELECT $2, $3, $4, NULL, $5, $6 \
+                     FROM (SELECT set_config('synchronous_commit', 'off', true)) AS ephemeral \
+                     ON CONFLICT DO NOTHING RETURNING 1) \
+                     SELECT (SELECT COUNT(*) FROM k) AS claimed, ",
+                    order_columns!(),
+                    " FROM (SELECT 1) AS one LEFT JOIN orders o ON o.id = $1"
+                ),
+                id.as_uuid(),
+                scope,
+                key.as_str(),
+                fingerprint.as_bytes().to_vec(),
+                lock_until,
+                now
+            ),
+        )
+        .await
+        .map_err(crate::error::backend)?;
+        match rows.into_iter().next() {
+            Some(ClaimedOrderRow {
+                claimed: true,
+                order,
+            }) => match order {
+                None => Ok(Ok(None)),
+                Some(row) if !row.has_refunds() => Ok(Ok(Some(row.into_domain(Vec::new())?))),
+                // Its refunds with it, in one snapshot.
+                Some(_) => Ok(Ok(self.read_order(id).await?)),
+            },
+            // The key exists (a repeated delivery): `begin` reads it, as
+            // without the order.
+            _ => begin_then_order(self, scope, key, fingerprint, now, lock_until, id).await,
+        }
     }
 
     pub(crate) async fn orders_page(

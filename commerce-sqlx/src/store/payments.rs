@@ -7,6 +7,7 @@
 //! delivery of one event a no-op even when both arrive at once.
 
 use chrono::{DateTime, Utc};
+use commerce_core::idempotency::{Begin, Fingerprint, IdempotencyKey};
 use commerce_core::ids::{OrderId, PaymentId, VariantId};
 use commerce_core::money::Money;
 use commerce_core::order::{InvalidTransition, Order, OrderEvent, OrderStatus};
@@ -462,6 +463,19 @@ impl<B: Backend> OrderStore for SqlStore<B> {
 
     async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         self.read_order(id).await
+    }
+
+    async fn begin_with_order(
+        &self,
+        scope: &str,
+        key: &IdempotencyKey,
+        fingerprint: Fingerprint,
+        now: DateTime<Utc>,
+        lock_until: DateTime<Utc>,
+        order: OrderId,
+    ) -> Result<Result<Option<Order>, Begin>, StoreError> {
+        self.claim_and_read_order(scope, key, fingerprint, now, lock_until, order)
+            .await
     }
 
     async fn orders(
