@@ -32,7 +32,10 @@
 //! more, the p99 of each kind pooled over the rounds is printed too),
 //! `LOAD_CONNECTIONS`
 //! (default `16,64`), `LOAD_DATABASES` (`sqlite,postgres`),
-//! `LOAD_SCENARIOS` (`detail,list,add,checkout,login,flood`). Every
+//! `LOAD_SCENARIOS` (`detail,list,add,checkout,login,flood`),
+//! `LOAD_CHECKOUT_CARTS` (carts filled before each checkout cell; by
+//! default 2,500 per second of the cell for the first, then twice the best
+//! rate measured so far on the same server). Every
 //! `COMMERCE_*` variable of the harness's environment is passed on to the
 //! server (which starts with an otherwise empty environment).
 //!
@@ -422,6 +425,9 @@ impl Server {
 struct Shop {
     products: Vec<String>,
     variants: Vec<String>,
+    /// The most checkouts a second a cell on this server has made so far
+    /// (0 before the first): what the next cell's carts are filled for.
+    checkout_rate: AtomicU64,
 }
 
 fn text(v: &Value, key: &str) -> Result<String, Error> {
@@ -486,7 +492,11 @@ async fn prepare(addr: SocketAddr) -> Result<Shop, Error> {
         ))
         .await?;
     }
-    Ok(Shop { products, variants })
+    Ok(Shop {
+        products,
+        variants,
+        checkout_rate: AtomicU64::new(0),
+    })
 }
 
 fn shopper(i: usize) -> String {
@@ -830,12 +840,21 @@ fn logins(k: usize) -> Next {
     })
 }
 
-/// How many carts to fill for `secs` seconds of checkouts: enough for
-/// 2,500 per second (the harness says so when a run ran out).
-fn carts_for(knobs: &Knobs) -> usize {
-    let secs = knobs.warm + knobs.measure;
-    env_parse("LOAD_CHECKOUT_CARTS")
-        .unwrap_or_else(|| 2500 * usize::try_from(secs.as_secs() + 1).unwrap_or(10))
+/// How many carts to fill for a cell of checkouts (`LOAD_CHECKOUT_CARTS`
+/// when set): for the first cell on a server, enough for 2,500 a second;
+/// after that, for twice the best rate a cell on it has made (at least
+/// 500 a second), so that a slow machine does not spend most of a run
+/// filling carts nobody checks out. The harness says so when a cell ran
+/// out.
+fn carts_for(knobs: &Knobs, shop: &Shop) -> usize {
+    let secs = usize::try_from((knobs.warm + knobs.measure).as_secs() + 1).unwrap_or(10);
+    let seen = usize::try_from(shop.checkout_rate.load(Ordering::Relaxed)).unwrap_or(usize::MAX);
+    let per_second = if seen == 0 {
+        2500
+    } else {
+        seen.saturating_mul(2).max(500)
+    };
+    env_parse("LOAD_CHECKOUT_CARTS").unwrap_or_else(|| per_second.saturating_mul(secs))
 }
 
 async fn run_database(
@@ -941,7 +960,7 @@ async fn checkout_run(
     knobs: &Knobs,
     flood: usize,
 ) -> Result<(Row, Vec<u32>), Error> {
-    let carts = filled_carts(server.addr, shop, carts_for(knobs), 16).await?;
+    let carts = filled_carts(server.addr, shop, carts_for(knobs, shop), 16).await?;
     let groups = vec![checkouts(carts, conns), (0..flood).map(logins).collect()];
     let (mut tallies, from, end, cpu) = window(server, knobs, groups).await?;
     let floods = tallies.pop().unwrap_or_default();
@@ -959,10 +978,17 @@ async fn checkout_run(
         );
     }
     let latencies = buys.latencies_us.clone();
-    Ok((
-        row(database, scenario, conns, buys, from, end, cpu),
-        latencies,
-    ))
+    let row = row(database, scenario, conns, buys, from, end, cpu);
+    // Whole checkouts a second over the measured window, rounded up.
+    let millis = u64::try_from(knobs.measure.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    let rate = u64::try_from(row.requests)
+        .unwrap_or(u64::MAX)
+        .saturating_mul(1000)
+        .div_ceil(millis);
+    shop.checkout_rate.fetch_max(rate, Ordering::Relaxed);
+    Ok((row, latencies))
 }
 
 /// `BENCH_DATABASE_URL`; else, when the local server's socket exists, the
