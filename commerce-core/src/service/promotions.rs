@@ -7,7 +7,7 @@ use super::{Commerce, CommerceError};
 use crate::ids::PromotionId;
 use crate::money::{Currency, Money};
 use crate::promotion::{Action, Condition, Promotion, PromotionError, PromotionSpec};
-use crate::storage::{Store, StoreError};
+use crate::storage::{LimitBelowUsage, Store, StoreError};
 
 /// A promotion with the number of live orders (pending or paid) holding it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +78,14 @@ impl<S: Store> Commerce<S> {
     async fn put(&self, promotion: Promotion) -> Result<Promotion, CommerceError> {
         let put = self.store.put_promotion(promotion.clone()).await;
         self.rules_changed(Rule::Promotions);
+        Self::put_answer(promotion, put)
+    }
+
+    /// What a write of `promotion` answers the caller.
+    fn put_answer(
+        promotion: Promotion,
+        put: Result<Result<(), LimitBelowUsage>, StoreError>,
+    ) -> Result<Promotion, CommerceError> {
         match put {
             Ok(Ok(())) => Ok(promotion),
             Ok(Err(below)) => Err(CommerceError::LimitBelowUsage(below)),
@@ -146,12 +154,15 @@ impl<S: Store> Commerce<S> {
         id: PromotionId,
         spec: PromotionSpec,
     ) -> Result<Promotion, CommerceError> {
-        let exists = self.store.promotions().await?.iter().any(|p| p.id() == id);
-        if !exists {
-            return Err(CommerceError::NotFound("promotion"));
-        }
         let promotion = self.checked(id, spec)?;
-        self.put(promotion).await
+        // Whether it exists is checked with the write: one deleted
+        // meanwhile stays deleted.
+        let replaced = self.store.replace_promotion(promotion.clone()).await;
+        self.rules_changed(Rule::Promotions);
+        match replaced.transpose() {
+            None => Err(CommerceError::NotFound("promotion")),
+            Some(put) => Self::put_answer(promotion, put),
+        }
     }
 
     /// Deletes a promotion; orders placed with it keep their snapshot.

@@ -123,6 +123,11 @@ pub trait ErasedStore: Send + Sync {
         &self,
         promotion: Promotion,
     ) -> BoxFuture<'_, Result<Result<(), LimitBelowUsage>, StoreError>>;
+    /// See [`PromotionStore::replace_promotion`].
+    fn replace_promotion(
+        &self,
+        promotion: Promotion,
+    ) -> BoxFuture<'_, Result<Option<Result<(), LimitBelowUsage>>, StoreError>>;
     /// See [`PromotionStore::delete_promotion`].
     fn delete_promotion(&self, id: PromotionId) -> BoxFuture<'_, Result<bool, StoreError>>;
     /// See [`PromotionStore::promotions`].
@@ -512,6 +517,13 @@ impl<T: Store> ErasedStore for T {
         promotion: Promotion,
     ) -> BoxFuture<'_, Result<Result<(), LimitBelowUsage>, StoreError>> {
         Box::pin(async move { <T as PromotionStore>::put_promotion(self, promotion).await })
+    }
+
+    fn replace_promotion(
+        &self,
+        promotion: Promotion,
+    ) -> BoxFuture<'_, Result<Option<Result<(), LimitBelowUsage>>, StoreError>> {
+        Box::pin(async move { <T as PromotionStore>::replace_promotion(self, promotion).await })
     }
 
     fn delete_promotion(&self, id: PromotionId) -> BoxFuture<'_, Result<bool, StoreError>> {
@@ -1074,6 +1086,13 @@ impl PromotionStore for DynStore {
         promotion: Promotion,
     ) -> impl Future<Output = Result<Result<(), LimitBelowUsage>, StoreError>> + Send {
         self.0.put_promotion(promotion)
+    }
+
+    fn replace_promotion(
+        &self,
+        promotion: Promotion,
+    ) -> impl Future<Output = Result<Option<Result<(), LimitBelowUsage>>, StoreError>> + Send {
+        self.0.replace_promotion(promotion)
     }
 
     fn delete_promotion(

@@ -121,6 +121,31 @@ async fn op<T>(store: &InMemoryStore, f: impl FnOnce(&mut State) -> T) -> Result
 }
 
 impl State {
+    /// Inserts or replaces a promotion (see `PromotionStore::put_promotion`).
+    fn put_promotion(
+        &mut self,
+        promotion: Promotion,
+    ) -> Result<Result<(), LimitBelowUsage>, StoreError> {
+        if let Some(code) = promotion.code()
+            && self
+                .promotions
+                .values()
+                .any(|p| p.code() == Some(code) && p.id() != promotion.id())
+        {
+            return Err(StoreError::Duplicate {
+                what: "promotion code",
+            });
+        }
+        let held = self.live_usage(promotion.id(), None).total;
+        if let Some(limit) = promotion.usage_limit()
+            && limit < held
+        {
+            return Ok(Err(LimitBelowUsage { limit, held }));
+        }
+        self.promotions.insert(promotion.id(), promotion);
+        Ok(Ok(()))
+    }
+
     /// The category and its descendants.
     fn category_subtree(&self, root: CategoryId) -> HashSet<CategoryId> {
         let mut tree = HashSet::from([root]);
@@ -1004,24 +1029,20 @@ impl PromotionStore for InMemoryStore {
         &self,
         promotion: Promotion,
     ) -> Result<Result<(), LimitBelowUsage>, StoreError> {
+        self.with(|s| s.put_promotion(promotion))
+    }
+
+    async fn replace_promotion(
+        &self,
+        promotion: Promotion,
+    ) -> Result<Option<Result<(), LimitBelowUsage>>, StoreError> {
+        // One lock for the check and the write: a delete cannot slip between.
         self.with(|s| {
-            if let Some(code) = promotion.code()
-                && s.promotions
-                    .values()
-                    .any(|p| p.code() == Some(code) && p.id() != promotion.id())
-            {
-                return Err(StoreError::Duplicate {
-                    what: "promotion code",
-                });
+            if s.promotions.contains_key(&promotion.id()) {
+                s.put_promotion(promotion).map(Some)
+            } else {
+                Ok(None)
             }
-            let held = s.live_usage(promotion.id(), None).total;
-            if let Some(limit) = promotion.usage_limit()
-                && limit < held
-            {
-                return Ok(Err(LimitBelowUsage { limit, held }));
-            }
-            s.promotions.insert(promotion.id(), promotion);
-            Ok(Ok(()))
         })
     }
 

@@ -388,12 +388,20 @@ pub struct LimitBelowUsage {
 ///   ([`LimitBelowUsage`]), so a promotion is never over its limit (I3), and
 ///   keeps the holds of a replaced promotion. A lower `per_customer_limit`
 ///   applies to new redemptions only.
+/// - `replace_promotion` is `put_promotion` for a promotion that exists,
+///   checked in the same atomic step: one deleted meanwhile stays deleted.
 pub trait PromotionStore: Send + Sync {
     /// Inserts or replaces a promotion.
     fn put_promotion(
         &self,
         promotion: Promotion,
     ) -> impl Future<Output = Result<Result<(), LimitBelowUsage>, StoreError>> + Send;
+    /// Replaces a promotion that exists, as [`PromotionStore::put_promotion`]
+    /// does; `Ok(None)` when there is none with its id (nothing written).
+    fn replace_promotion(
+        &self,
+        promotion: Promotion,
+    ) -> impl Future<Output = Result<Option<Result<(), LimitBelowUsage>>, StoreError>> + Send;
     /// Deletes a promotion (orders keep their snapshots); `false` if absent.
     fn delete_promotion(
         &self,

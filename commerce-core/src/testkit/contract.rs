@@ -2538,6 +2538,62 @@ pub async fn promotion_limits_never_drop_below_live_holds<S: Store>(h: &Harness<
     ));
 }
 
+/// A promotion is replaced only while it exists
+/// ([`crate::storage::PromotionStore::replace_promotion`]): replacing one
+/// that never existed, or one deleted, writes nothing and answers `None`,
+/// and an update of a deleted promotion is `NotFound` (the race of the two
+/// is `race_update_against_delete_of_a_promotion`).
+pub async fn a_deleted_promotion_stays_deleted<S: Store>(h: &Harness<S>) {
+    let s = h.store();
+    let stored = |id: crate::ids::PromotionId| async move {
+        expect(s.promotions().await, "promotions")
+            .into_iter()
+            .find(|p| p.id() == id)
+    };
+    let renamed = |p: Option<crate::promotion::Promotion>, name: &str| {
+        let mut spec = p
+            .unwrap_or_else(|| panic!("the promotion is stored"))
+            .spec()
+            .clone();
+        spec.name = name.to_owned();
+        spec
+    };
+    let id = h
+        .promotion(
+            r#"{"name":"Spring","code":"SPRING","action":{"type":"percentage","percent":"10"}}"#,
+        )
+        .await;
+    let spec = renamed(stored(id).await, "Spring sale");
+    let promotion = |id| expect(crate::promotion::Promotion::new(id, spec.clone()), "spec");
+
+    assert_eq!(
+        expect(s.replace_promotion(promotion(id)).await, "replace"),
+        Some(Ok(())),
+        "an existing promotion is replaced"
+    );
+    assert_eq!(
+        stored(id).await.map(|p| p.spec().name.clone()),
+        Some("Spring sale".to_owned())
+    );
+    let ghost = crate::ids::PromotionId::new();
+    assert_eq!(
+        expect(s.replace_promotion(promotion(ghost)).await, "replace"),
+        None,
+        "no promotion with that id"
+    );
+    assert!(stored(ghost).await.is_none(), "nothing was written");
+
+    expect(h.commerce.delete_promotion(id).await, "delete");
+    assert!(matches!(
+        h.commerce.update_promotion(id, spec.clone()).await,
+        Err(CommerceError::NotFound("promotion"))
+    ));
+    assert!(
+        stored(id).await.is_none(),
+        "an update does not bring it back"
+    );
+}
+
 /// A payment whose webhook never came is settled by asking the gateway:
 /// only payments pending longer than asked are looked at, a payment the
 /// gateway still holds stays pending, and running it again changes nothing.

@@ -337,6 +337,7 @@ macro_rules! conformance_suite {
             cart_with_variants_is_the_cart_and_its_lines_records,
             begin_with_cart_claims_then_reads,
             begin_with_order_claims_then_reads,
+            a_deleted_promotion_stays_deleted,
             price_change_is_reported_then_accepted,
             withdrawn_product_blocks_checkout,
             codes_are_refused_with_the_reason,
@@ -391,6 +392,7 @@ macro_rules! conformance_suite {
             race_expiry_sweeps_against_payments,
             race_same_checkout_key_on_8_tasks,
             race_credentials_used_8_times_at_once,
+            race_update_against_delete_of_a_promotion,
         );
     };
     (@contract $make:expr; $($name:ident),* $(,)?) => {

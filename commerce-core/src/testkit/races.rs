@@ -346,6 +346,50 @@ pub async fn race_cancel_against_payment<S: Store + 'static, R: Spawn>(h: Arc<Ha
     );
 }
 
+/// An admin's update of a promotion racing another's delete of it, each on
+/// its own server, 8 times: the delete always finds it, the update either
+/// ran first or answers `NotFound`, and the promotion is gone at the end (an
+/// update never brings a deleted promotion back).
+pub async fn race_update_against_delete_of_a_promotion<S: Store + 'static, R: Spawn>(
+    h: Arc<Harness<S>>,
+    rt: &R,
+) {
+    for round in 0..8_usize {
+        let id = h
+            .promotion(&format!(
+                r#"{{"name":"Race","code":"RACE{round}","action":{{"type":"percentage","percent":"5"}}}}"#
+            ))
+            .await;
+        let mut spec = expect(h.store().promotions().await, "promotions")
+            .into_iter()
+            .find(|p| p.id() == id)
+            .unwrap_or_else(|| panic!("round {round}: the promotion is stored"))
+            .spec()
+            .clone();
+        spec.name = "Race, renamed".to_owned();
+        let (h1, h2) = (Arc::clone(&h), Arc::clone(&h));
+        let update = rt.spawn(async move { h1.server(round).update_promotion(id, spec).await });
+        let delete = rt.spawn(async move { h2.server(round + 1).delete_promotion(id).await });
+        let (updated, deleted) = (update.await, delete.await);
+        assert!(
+            deleted.is_ok(),
+            "round {round}: the delete finds it, before or after the update ({deleted:?})"
+        );
+        assert!(
+            matches!(
+                updated,
+                Ok(_) | Err(crate::service::CommerceError::NotFound("promotion"))
+            ),
+            "round {round}: {updated:?}"
+        );
+        let left = expect(h.store().promotions().await, "promotions");
+        assert!(
+            left.iter().all(|p| p.id() != id),
+            "round {round}: deleted, whatever the update did ({updated:?})"
+        );
+    }
+}
+
 /// Expiry sweeps on 4 tasks while payments arrive: each order expires or is
 /// paid (a late payment may re-sell it), and nothing is released twice.
 pub async fn race_expiry_sweeps_against_payments<S: Store + 'static, R: Spawn>(

@@ -14,10 +14,15 @@ use crate::backend::{Backend, Q, locking, q};
 use crate::error::{backend, is_unique};
 use crate::rows::{PromotionRow, count, json};
 
+/// Inserts or replaces `promotion`; with `must_exist`, only replaces one
+/// that exists (`None`, nothing written, when there is none). The row is
+/// locked first, so a concurrent delete waits for this write or wins
+/// before it.
 async fn put_tx<B: Backend>(
     tx: &mut B::Tx,
     promotion: &Promotion,
-) -> TxResult<Result<(), LimitBelowUsage>> {
+    must_exist: bool,
+) -> TxResult<Option<Result<(), LimitBelowUsage>>> {
     let held: Option<(i64,)> = B::fetch_optional(
         tx,
         q!(
@@ -26,10 +31,13 @@ async fn put_tx<B: Backend>(
         ),
     )
     .await?;
+    if must_exist && held.is_none() {
+        return Ok(Done::Rollback(None));
+    }
     if let (Some((held,)), Some(limit)) = (held, promotion.usage_limit()) {
         let held = count("promotion usage", held)?;
         if limit < held {
-            return Ok(Done::Rollback(Err(LimitBelowUsage { limit, held })));
+            return Ok(Done::Rollback(Some(Err(LimitBelowUsage { limit, held }))));
         }
     }
     B::execute(
@@ -56,7 +64,7 @@ async fn put_tx<B: Backend>(
             super::Fail::Db(e)
         }
     })?;
-    Ok(Done::Commit(Ok(())))
+    Ok(Done::Commit(Some(Ok(()))))
 }
 
 impl<B: Backend> PromotionStore for SqlStore<B> {
@@ -64,7 +72,16 @@ impl<B: Backend> PromotionStore for SqlStore<B> {
         &self,
         promotion: Promotion,
     ) -> Result<Result<(), LimitBelowUsage>, StoreError> {
-        write_tx!(self, |tx| put_tx::<B>(tx, &promotion))
+        // Without `must_exist` the answer is always `Some`.
+        let put = write_tx!(self, |tx| put_tx::<B>(tx, &promotion, false))?;
+        Ok(put.unwrap_or(Ok(())))
+    }
+
+    async fn replace_promotion(
+        &self,
+        promotion: Promotion,
+    ) -> Result<Option<Result<(), LimitBelowUsage>>, StoreError> {
+        write_tx!(self, |tx| put_tx::<B>(tx, &promotion, true))
     }
 
     async fn delete_promotion(&self, id: PromotionId) -> Result<bool, StoreError> {
