@@ -293,6 +293,7 @@ pub trait ErasedStore: Send + Sync {
     fn revoke_family(
         &self,
         presented: SecretDigest,
+        account: CustomerId,
     ) -> BoxFuture<'_, Result<Option<SessionFamilyId>, StoreError>>;
     /// See [`CredentialStore::revoke_sessions`].
     fn revoke_sessions(
@@ -779,8 +780,11 @@ impl<T: Store> ErasedStore for T {
     fn revoke_family(
         &self,
         presented: SecretDigest,
+        account: CustomerId,
     ) -> BoxFuture<'_, Result<Option<SessionFamilyId>, StoreError>> {
-        Box::pin(async move { <T as CredentialStore>::revoke_family(self, presented).await })
+        Box::pin(
+            async move { <T as CredentialStore>::revoke_family(self, presented, account).await },
+        )
     }
 
     fn revoke_sessions(
@@ -1367,8 +1371,9 @@ impl CredentialStore for DynStore {
     fn revoke_family(
         &self,
         presented: SecretDigest,
+        account: CustomerId,
     ) -> impl Future<Output = Result<Option<SessionFamilyId>, StoreError>> + Send {
-        self.0.revoke_family(presented)
+        self.0.revoke_family(presented, account)
     }
 
     fn revoke_sessions(

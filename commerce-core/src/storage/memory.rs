@@ -1727,12 +1727,13 @@ impl CredentialStore for InMemoryStore {
     async fn revoke_family(
         &self,
         presented: SecretDigest,
+        account: CustomerId,
     ) -> Result<Option<SessionFamilyId>, StoreError> {
         op(self, move |s| {
             let family = s
                 .sessions
                 .iter()
-                .find(|t| t.session.digest == presented)
+                .find(|t| t.session.digest == presented && t.session.account_id == account)
                 .map(|t| t.session.family)?;
             for t in s.sessions.iter_mut().filter(|t| t.session.family == family) {
                 t.revoked = true;

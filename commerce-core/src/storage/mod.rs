@@ -938,8 +938,9 @@ pub trait AccountStore: Send + Sync {
 ///   at once, exactly one rotates it; the others find it spent, which revokes
 ///   its whole family ([`Rotation::Reused`]). An unknown, expired or revoked
 ///   token is [`Rotation::Invalid`] and changes nothing.
-/// - `revoke_family` (by any token of it) and `revoke_sessions` take effect at
-///   once: no token of a revoked family rotates afterwards.
+/// - `revoke_family` (by any token of it, only for the token's own account)
+///   and `revoke_sessions` take effect at once: no token of a revoked family
+///   rotates afterwards.
 /// - `put_secret` replaces the account's live secret of that purpose: a new
 ///   code or token voids the old one.
 /// - `check_code` is atomic: the right code is accepted once and deleted; each
@@ -961,10 +962,13 @@ pub trait CredentialStore: Send + Sync {
         renewal: SessionRenewal,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Rotation, StoreError>> + Send;
-    /// Revokes the family of a presented token (sign-out); its family, if known.
+    /// Revokes the family of a presented token of `account`'s (sign-out);
+    /// its family, or `None` (nothing revoked) when no token of that
+    /// account has this digest.
     fn revoke_family(
         &self,
         presented: SecretDigest,
+        account: CustomerId,
     ) -> impl Future<Output = Result<Option<SessionFamilyId>, StoreError>> + Send;
     /// Revokes every session of an account but `keep`; how many families.
     fn revoke_sessions(

@@ -2822,22 +2822,45 @@ pub async fn refresh_tokens_rotate_once_and_reuse_revokes_the_family<S: Store>(h
             family: phone
         }
     );
-    // Sign-out by the current token.
+    // Sign-out by the current token: only by its own account.
     assert_eq!(
-        expect(h.store().revoke_family(digest("p2")).await, "sign out"),
+        expect(
+            h.store().revoke_family(digest("p2"), bob).await,
+            "another's sign out"
+        ),
+        None,
+        "another account cannot sign this one out"
+    );
+    assert!(
+        matches!(
+            expect(
+                h.store()
+                    .rotate_session(digest("p2"), renewal(now, "p2b"), now)
+                    .await,
+                "p2 still works"
+            ),
+            Rotation::Rotated { .. }
+        ),
+        "the token still rotates"
+    );
+    assert_eq!(
+        expect(
+            h.store().revoke_family(digest("p2b"), ada).await,
+            "sign out"
+        ),
         Some(phone)
     );
     assert_eq!(
         expect(
             h.store()
-                .rotate_session(digest("p2"), renewal(now, "p3"), now)
+                .rotate_session(digest("p2b"), renewal(now, "p3"), now)
                 .await,
-            "p2"
+            "p2b"
         ),
         Rotation::Invalid
     );
     assert_eq!(
-        expect(h.store().revoke_family(digest("nope")).await, "none"),
+        expect(h.store().revoke_family(digest("nope"), ada).await, "none"),
         None
     );
     // Another account is untouched; an expired token is refused.

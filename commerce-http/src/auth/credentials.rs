@@ -451,17 +451,23 @@ pub async fn refresh<S: Store + 'static>(
     }
 }
 
-/// Signs out the sign-in a refresh token belongs to (idempotent: an
-/// unknown token changes nothing).
+/// Signs out the sign-in a refresh token of `account`'s belongs to
+/// (idempotent: an unknown token, or another account's, changes nothing and
+/// answers the same, so the call tells nobody whose a token is).
 ///
 /// # Errors
 /// Store failures.
 pub async fn logout<S: Store + 'static>(
     state: &AppState<S>,
     refresh_token: &str,
+    account: CustomerId,
 ) -> Result<(), CredentialError> {
     if let Some(t) = OpaqueToken::parse(refresh_token) {
-        state.commerce.store().revoke_family(t.digest()).await?;
+        state
+            .commerce
+            .store()
+            .revoke_family(t.digest(), account)
+            .await?;
     }
     Ok(())
 }

@@ -424,11 +424,11 @@ pub async fn refresh<S: Store + 'static>(
         (status = 401, description = "`unauthorized` or `invalid_token`", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn logout<S: Store + 'static>(
-    _principal: Principal,
+    principal: Principal,
     state: AppState<S>,
     body: RefreshBody,
 ) -> Result<Response, ApiError> {
-    credentials::logout(&state, expose(&body.refresh_token)).await?;
+    credentials::logout(&state, expose(&body.refresh_token), principal.customer_id).await?;
     Ok(no_content())
 }
 

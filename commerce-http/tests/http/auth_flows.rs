@@ -162,8 +162,23 @@ async fn login_refresh_logout(backend: Db) {
         "the live token of the family died with it"
     );
 
-    // Another sign-in is another family, untouched; logout ends it.
+    // Another sign-in is another family, untouched; another account's
+    // logout with its token answers the same and changes nothing; its own
+    // logout ends it.
     let other = shop.login("ada@example.com", PW).await;
+    shop.register("bob@example.com", PW).await;
+    let bob = shop.login("bob@example.com", PW).await;
+    let foreign = shop
+        .post(
+            "/api/v1/auth/logout",
+            Some(&s(&bob, "access_token")),
+            &json!({"refresh_token": s(&other, "refresh_token")}),
+        )
+        .await;
+    assert_eq!(foreign.status, 204, "no telling whose a token is");
+    let still = refresh(&shop, &s(&other, "refresh_token")).await;
+    assert_eq!(still.status, 200, "ada's sign-in is untouched");
+    let other = still.json();
     let out = shop
         .post(
             "/api/v1/auth/logout",

@@ -181,13 +181,16 @@ impl<B: Backend> CredentialStore for SqlStore<B> {
     async fn revoke_family(
         &self,
         presented: SecretDigest,
+        account: CustomerId,
     ) -> Result<Option<SessionFamilyId>, StoreError> {
         let families: Vec<(Uuid,)> = B::read_all(
             &self.db,
             q!(
                 "UPDATE refresh_sessions SET revoked = TRUE WHERE family = \
-                 (SELECT family FROM refresh_sessions WHERE digest = $1) RETURNING family",
-                bytes(&presented)
+                 (SELECT family FROM refresh_sessions WHERE digest = $1 AND account_id = $2) \
+                 RETURNING family",
+                bytes(&presented),
+                account.as_uuid()
             ),
         )
         .await
