@@ -10,6 +10,7 @@ use commerce_core::storage::{
     cart_and_variants,
 };
 
+use super::idempotency::pg_claim_and_select;
 use super::{Done, SqlStore, TxResult, write_tx};
 use crate::backend::{Backend, Dialect, q};
 use crate::error::backend;
@@ -263,12 +264,7 @@ impl<B: Backend> CartStore for SqlStore<B> {
             &self.db,
             q!(
                 concat!(
-                    "WITH k AS (INSERT INTO idempotency_keys (scope, idem_key, fingerprint, \
-                     response, locked_until, created_at) \
-                     SELECT $3, $4, $5, NULL, $6, $7 \
-                     FROM (SELECT set_config('synchronous_commit', 'off', true)) AS ephemeral \
-                     ON CONFLICT DO NOTHING RETURNING 1) \
-                     SELECT (SELECT COUNT(*) FROM k) AS claimed, ",
+                    pg_claim_and_select!("$3", "$4", "$5", "$6", "$7"),
                     cart_with_variants!()
                 ),
                 owner_key(owner),

@@ -10,6 +10,46 @@ use crate::backend::{Backend, Dialect, TxMode, locking, q};
 use crate::error::{backend, corrupt};
 use crate::rows::IdempotencyRow;
 
+/// A new key's claim on PostgreSQL, given the placeholders of the scope,
+/// the key, the fingerprint, `locked_until` and `now`: the insert, with
+/// `synchronous_commit` off for its transaction only
+/// (`set_config(..., true)`, as `TxMode::Ephemeral` does), since a claim is
+/// concurrency control, not data. It inserts nothing when the key exists.
+macro_rules! pg_claim {
+    ($scope:literal, $key:literal, $fingerprint:literal, $until:literal, $now:literal) => {
+        concat!(
+            "INSERT INTO idempotency_keys (scope, idem_key, fingerprint, response, \
+             locked_until, created_at) SELECT ",
+            $scope,
+            ", ",
+            $key,
+            ", ",
+            $fingerprint,
+            ", NULL, ",
+            $until,
+            ", ",
+            $now,
+            " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS ephemeral \
+             ON CONFLICT DO NOTHING"
+        )
+    };
+}
+pub(crate) use pg_claim;
+
+/// The head of a statement that claims a key ([`pg_claim!`], same
+/// placeholders) and reads beside it: `SELECT (1 when the claim was taken,
+/// else 0) AS claimed, `, to be followed by the read's select list.
+macro_rules! pg_claim_and_select {
+    ($scope:literal, $key:literal, $fingerprint:literal, $until:literal, $now:literal) => {
+        concat!(
+            "WITH k AS (",
+            $crate::store::idempotency::pg_claim!($scope, $key, $fingerprint, $until, $now),
+            " RETURNING 1) SELECT (SELECT COUNT(*) FROM k) AS claimed, "
+        )
+    };
+}
+pub(crate) use pg_claim_and_select;
+
 async fn begin_tx<B: Backend>(
     tx: &mut B::Tx,
     scope: &str,
@@ -93,17 +133,9 @@ impl<B: Backend> IdempotencyStore for SqlStore<B> {
         // without waiting for the disk (see `TxMode::Ephemeral`).
         //
         // A new key — nearly always — is one statement on its own (its own
-        // transaction): the insert. On PostgreSQL it turns
-        // `synchronous_commit` off for that transaction only
-        // (`set_config(..., true)`), as `TxMode::Ephemeral` does.
+        // transaction): the insert (`pg_claim!` on PostgreSQL).
         let sql = match B::DIALECT {
-            Dialect::Postgres => {
-                "INSERT INTO idempotency_keys (scope, idem_key, fingerprint, response, \
-                 locked_until, created_at) \
-                 SELECT $1, $2, $3, NULL, $4, $5 \
-                 FROM (SELECT set_config('synchronous_commit', 'off', true)) AS ephemeral \
-                 ON CONFLICT DO NOTHING"
-            }
+            Dialect::Postgres => pg_claim!("$1", "$2", "$3", "$4", "$5"),
             Dialect::Sqlite => {
                 "INSERT INTO idempotency_keys (scope, idem_key, fingerprint, response, \
                  locked_until, created_at) VALUES ($1, $2, $3, NULL, $4, $5) \

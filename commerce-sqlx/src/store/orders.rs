@@ -15,6 +15,7 @@ use commerce_core::storage::{
 };
 use uuid::Uuid;
 
+use super::idempotency::pg_claim_and_select;
 use super::{
     Done, Fail, SqlStore, TxResult, assemble_orders, emit, load_order, placeholders, set_usage,
     settle_reservations, write_tx,
@@ -532,12 +533,7 @@ impl<B: Backend> SqlStore<B> {
             &self.db,
             q!(
                 concat!(
-                    "WITH k AS (INSERT INTO idempotency_keys (scope, idem_key, fingerprint, \
-                     response, locked_until, created_at) \
-                     SELECT $2, $3, $4, NULL, $5, $6 \
-                     FROM (SELECT set_config('synchronous_commit', 'off', true)) AS ephemeral \
-                     ON CONFLICT DO NOTHING RETURNING 1) \
-                     SELECT (SELECT COUNT(*) FROM k) AS claimed, ",
+                    pg_claim_and_select!("$2", "$3", "$4", "$5", "$6"),
                     order_columns!(),
                     " FROM (SELECT 1) AS one LEFT JOIN orders o ON o.id = $1"
                 ),
