@@ -245,7 +245,7 @@ pub trait CartStore: Send + Sync {
     /// as it is once the claim is taken. `Ok(Err(begin))` is the claim's
     /// answer when it is not `Started`; nothing is read then. A store that
     /// can do both in one round trip overrides it; the default is the two
-    /// calls, [`begin_then_cart`].
+    /// calls, [`begin_then`].
     fn begin_with_cart(
         &self,
         scope: &str,
@@ -258,54 +258,40 @@ pub trait CartStore: Send + Sync {
     where
         Self: CatalogStore + IdempotencyStore + Sized,
     {
-        begin_then_cart(self, scope, key, fingerprint, now, lock_until, owner)
+        begin_then(
+            self,
+            scope,
+            key,
+            fingerprint,
+            now,
+            lock_until,
+            self.cart_with_variants(owner, None),
+        )
     }
 }
 
-/// [`OrderStore::begin_with_order`] by two calls: the claim, then, when it
-/// is `Started`, the order. For stores that override it only where they
-/// can do better.
+/// A claim, then a read only when the claim is taken: `begin_with_cart`
+/// and `begin_with_order` ([`CartStore::begin_with_cart`],
+/// [`OrderStore::begin_with_order`]) by two calls, for stores that override
+/// them only where they can do better. `read` is not started unless the
+/// claim is `Started` (a future does nothing until awaited).
 ///
 /// # Errors
 /// What either call returns.
-pub async fn begin_then_order<S: OrderStore + IdempotencyStore>(
+pub async fn begin_then<S: IdempotencyStore, T>(
     store: &S,
     scope: &str,
     key: &IdempotencyKey,
     fingerprint: Fingerprint,
     now: DateTime<Utc>,
     lock_until: DateTime<Utc>,
-    order: OrderId,
-) -> Result<Result<Option<Order>, Begin>, StoreError> {
+    read: impl Future<Output = Result<T, StoreError>>,
+) -> Result<Result<T, Begin>, StoreError> {
     match store
         .begin(scope, key, fingerprint, now, lock_until)
         .await?
     {
-        Begin::Started => Ok(Ok(store.order(order).await?)),
-        other => Ok(Err(other)),
-    }
-}
-
-/// [`CartStore::begin_with_cart`] by two calls: the claim, then, when it
-/// is `Started`, the cart. For stores that override it only where they can
-/// do better.
-///
-/// # Errors
-/// What either call returns.
-pub async fn begin_then_cart<S: CartStore + CatalogStore + IdempotencyStore>(
-    store: &S,
-    scope: &str,
-    key: &IdempotencyKey,
-    fingerprint: Fingerprint,
-    now: DateTime<Utc>,
-    lock_until: DateTime<Utc>,
-    owner: &CartOwner,
-) -> Result<Result<CartWithVariants, Begin>, StoreError> {
-    match store
-        .begin(scope, key, fingerprint, now, lock_until)
-        .await?
-    {
-        Begin::Started => Ok(Ok(store.cart_with_variants(owner, None).await?)),
+        Begin::Started => Ok(Ok(read.await?)),
         other => Ok(Err(other)),
     }
 }
@@ -606,7 +592,7 @@ pub trait OrderStore: Send + Sync {
     /// taken all the same). `Ok(Err(begin))` is the claim's answer when it
     /// is not `Started`; nothing is read then. A store that can do both in
     /// one round trip overrides it; the default is the two calls,
-    /// [`begin_then_order`].
+    /// [`begin_then`].
     fn begin_with_order(
         &self,
         scope: &str,
@@ -619,7 +605,15 @@ pub trait OrderStore: Send + Sync {
     where
         Self: IdempotencyStore + Sized,
     {
-        begin_then_order(self, scope, key, fingerprint, now, lock_until, order)
+        begin_then(
+            self,
+            scope,
+            key,
+            fingerprint,
+            now,
+            lock_until,
+            self.order(order),
+        )
     }
     /// Orders matching a filter, newest first.
     fn orders(

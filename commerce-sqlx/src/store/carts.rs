@@ -6,7 +6,7 @@ use commerce_core::cart::{Cart, CartOwner};
 use commerce_core::idempotency::{Begin, Fingerprint, IdempotencyKey};
 use commerce_core::ids::{CartId, VariantId};
 use commerce_core::storage::{
-    CartChanged, CartStore, CartWithVariants, StoreError, VariantRecord, begin_then_cart,
+    CartChanged, CartStore, CartWithVariants, StoreError, VariantRecord, begin_then,
     cart_and_variants,
 };
 
@@ -253,7 +253,16 @@ impl<B: Backend> CartStore for SqlStore<B> {
         owner: &CartOwner,
     ) -> Result<Result<CartWithVariants, Begin>, StoreError> {
         if B::DIALECT != Dialect::Postgres {
-            return begin_then_cart(self, scope, key, fingerprint, now, lock_until, owner).await;
+            return begin_then(
+                self,
+                scope,
+                key,
+                fingerprint,
+                now,
+                lock_until,
+                self.cart_with_variants(owner, None),
+            )
+            .await;
         }
         // The claim's insert (as `IdempotencyStore::begin` makes it: its
         // own transaction, committed without waiting for the disk) and the
@@ -284,7 +293,16 @@ impl<B: Backend> CartStore for SqlStore<B> {
         }
         // The key exists (a replay, a retry, a request still running):
         // `begin` reads it, as without the cart.
-        begin_then_cart(self, scope, key, fingerprint, now, lock_until, owner).await
+        begin_then(
+            self,
+            scope,
+            key,
+            fingerprint,
+            now,
+            lock_until,
+            self.cart_with_variants(owner, None),
+        )
+        .await
     }
 
     async fn save_cart(&self, cart: Cart) -> Result<Result<Cart, CartChanged>, StoreError> {

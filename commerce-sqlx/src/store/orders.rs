@@ -11,7 +11,7 @@ use commerce_core::money::Money;
 use commerce_core::order::{InvalidTransition, Order, OrderEvent, OrderStatus};
 use commerce_core::outbox::EventKind;
 use commerce_core::storage::{
-    OrderFilter, Page, RefundRejection, StoreError, UsageState, begin_then_order,
+    OrderFilter, Page, RefundRejection, StoreError, UsageState, begin_then,
 };
 use uuid::Uuid;
 
@@ -527,7 +527,16 @@ impl<B: Backend> SqlStore<B> {
         id: OrderId,
     ) -> Result<Result<Option<Order>, Begin>, StoreError> {
         if B::DIALECT != Dialect::Postgres {
-            return begin_then_order(self, scope, key, fingerprint, now, lock_until, id).await;
+            return begin_then(
+                self,
+                scope,
+                key,
+                fingerprint,
+                now,
+                lock_until,
+                self.read_order(id),
+            )
+            .await;
         }
         let rows: Vec<ClaimedOrderRow> = B::write_all(
             &self.db,
@@ -559,7 +568,18 @@ impl<B: Backend> SqlStore<B> {
             },
             // The key exists (a repeated delivery): `begin` reads it, as
             // without the order.
-            _ => begin_then_order(self, scope, key, fingerprint, now, lock_until, id).await,
+            _ => {
+                begin_then(
+                    self,
+                    scope,
+                    key,
+                    fingerprint,
+                    now,
+                    lock_until,
+                    self.read_order(id),
+                )
+                .await
+            }
         }
     }
 
